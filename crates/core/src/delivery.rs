@@ -1,0 +1,82 @@
+//! The [`Sink`] trait and the explicit status of one delivery attempt.
+
+use crate::StoredEvent;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::store::AttemptOutcome as DeliveryStatus;
+
+/// One delivery attempt handed to a sink.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The subscription's name.
+    pub subscription: Arc<str>,
+    /// The stable idempotency id for (subscription, event): the same on every attempt (`webhook-id`).
+    pub message_id: String,
+    /// The event.
+    pub event: Arc<StoredEvent>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// What a sink reports about one attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptReport {
+    /// Delivered, retriable or rejected.
+    pub status: DeliveryStatus,
+    /// The receiver's status code, if it answered.
+    pub code: Option<u16>,
+    /// How long the attempt took.
+    pub latency: Duration,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The start of the response body on failure (at most 1 KiB).
+    pub response_excerpt: Option<String>,
+    /// The receiver asked to wait this long before retrying.
+    pub retry_after: Option<Duration>,
+    /// The receiver said the endpoint is gone for good (HTTP 410): pause the subscription.
+    pub gone: bool,
+}
+
+impl AttemptReport {
+    /// A successful attempt.
+    pub fn delivered(code: Option<u16>, latency: Duration) -> Self {
+        Self {
+            status: DeliveryStatus::Delivered,
+            code,
+            latency,
+            error: None,
+            response_excerpt: None,
+            retry_after: None,
+            gone: false,
+        }
+    }
+
+    /// A failed attempt of the given class.
+    pub fn failed(
+        status: DeliveryStatus,
+        code: Option<u16>,
+        latency: Duration,
+        error: String,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            latency,
+            error: Some(error),
+            response_excerpt: None,
+            retry_after: None,
+            gone: false,
+        }
+    }
+}
+
+/// Where a subscription's events go.
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// Attempts one delivery. Never panics on receiver errors: every failure is a report.
+    async fn deliver(&self, delivery: &Delivery) -> AttemptReport;
+    /// A short description for logs and status (`webhook https://example.com/hook`).
+    fn describe(&self) -> String;
+}

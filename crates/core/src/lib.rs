@@ -1,0 +1,27 @@
+//! Types, traits and errors shared by every tributary crate. No I/O happens here.
+//!
+//! - [`id`]: [`EventId`], the 32-byte content address of an event, and the canonical JSON used to derive ids.
+//! - [`time`]: [`Timestamp`], microseconds since the Unix epoch, shown as RFC 3339.
+//! - [`event`]: [`NewEvent`] (what a source hands to ingest), [`StoredEvent`] (what the log holds),
+//!   [`Observation`] and [`Reject`].
+//! - [`filter`]: the subscription filter language (kind patterns, sources, keys, predicates on `data`).
+//! - [`store`]: the [`Store`] trait every backend implements, with its batch and delivery-state types.
+//! - [`delivery`]: the [`Sink`] trait and the explicit [`DeliveryStatus`] of one attempt.
+//! - [`source`]: the [`Source`] trait and its [`SourceContext`].
+#![deny(missing_docs)]
+
+pub mod delivery;
+pub mod event;
+pub mod filter;
+pub mod id;
+pub mod source;
+pub mod store;
+pub mod time;
+
+pub use delivery::{AttemptReport, Delivery, DeliveryStatus, Sink};
+pub use event::{NewEvent, Observation, Reject, StoredEvent};
+pub use filter::{Filter, FilterConfig, FilterError};
+pub use id::EventId;
+pub use source::{Source, SourceContext, SourceError};
+pub use store::{Seq, Store, StoreError};
+pub use time::Timestamp;

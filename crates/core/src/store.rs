@@ -1,0 +1,260 @@
+//! The [`Store`] trait: the durable log, its dedup index, source checkpoints and delivery state.
+//!
+//! Invariants every backend keeps:
+//! - [`Store::append`] is atomic: the new events, their observations, the rejects and the source checkpoint
+//!   are all durable, or none is. It answers only once they are durable.
+//! - An id is stored once. Appending a known id adds an observation and answers [`AppendItem::Duplicate`].
+//! - Sequence numbers start at 1 and strictly increase with no gaps.
+//! - [`Store::commit_delivery`] is atomic: a subscription's cursor never passes an event whose delivery is
+//!   neither done nor recorded as pending or dead.
+//! - After a failed durable write the store is poisoned: every later write fails with [`StoreError::Poisoned`].
+
+use crate::{EventId, NewEvent, Observation, Reject, StoredEvent, Timestamp};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A position in the log.
+pub type Seq = u64;
+
+/// One atomic write from a source.
+#[derive(Clone, Debug, Default)]
+pub struct AppendBatch {
+    /// The source name (recorded on new events).
+    pub source: String,
+    /// Who saw these events (collector, relay, or the source name).
+    pub observer: String,
+    /// When they were seen.
+    pub seen_at: Timestamp,
+    /// The events, in source order.
+    pub events: Vec<NewEvent>,
+    /// Input that could not become events, kept for inspection.
+    pub rejects: Vec<Reject>,
+    /// The source position this batch brings the source to, committed with it.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A source position for one of its partitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The partition (a file path, a chain id, a relay URL). Empty for a single-partition source.
+    pub partition: String,
+    /// The position, in the source's own notation.
+    pub position: String,
+}
+
+/// What became of one event of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendItem {
+    /// New: stored at this sequence number.
+    Accepted(Seq),
+    /// Known already (stored earlier at this sequence number, or earlier in the same batch).
+    Duplicate(Seq),
+}
+
+/// The answer to [`Store::append`], one item per event in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Per event, in batch order.
+    pub items: Vec<AppendItem>,
+}
+
+impl AppendOutcome {
+    /// How many events were new.
+    pub fn accepted(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| matches!(i, AppendItem::Accepted(_)))
+            .count()
+    }
+    /// How many were known already.
+    pub fn duplicates(&self) -> usize {
+        self.items.len() - self.accepted()
+    }
+}
+
+/// A delivery waiting for a retry (or, with per-key ordering, for an earlier event of its key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The event's sequence number.
+    pub seq: Seq,
+    /// The event's ordering key, if any.
+    pub key: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not before this time.
+    pub due_at: Timestamp,
+}
+
+/// The explicit outcome class of one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Accepted by the receiver.
+    Delivered,
+    /// Failed in a way worth retrying.
+    Retriable,
+    /// Failed for good.
+    Rejected,
+}
+
+/// A recorded delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The event's sequence number.
+    pub seq: Seq,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it started.
+    pub at: Timestamp,
+    /// The outcome class.
+    pub outcome: AttemptOutcome,
+    /// HTTP status (or another sink's status code), if one came back.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub latency_us: u64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// A delivery that exhausted its retries or failed permanently.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The event's sequence number.
+    pub seq: Seq,
+    /// The event's id.
+    pub event_id: EventId,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last status, if any.
+    pub last_status: Option<u16>,
+    /// The last error.
+    pub error: String,
+    /// The start of the last response body (at most 1 KiB).
+    pub response_excerpt: Option<String>,
+    /// When it was dead-lettered.
+    pub dead_at: Timestamp,
+}
+
+/// The durable delivery state of a subscription, as loaded at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionState {
+    /// Every event with `seq <= cursor` is delivered, dead, filtered out, or in `pending`.
+    pub cursor: Seq,
+    /// Paused (by an operator, or by a `410 Gone`).
+    pub paused: bool,
+    /// Deliveries waiting, in sequence order.
+    pub pending: Vec<Pending>,
+}
+
+/// One atomic change to a subscription's delivery state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    /// The new cursor, if it moved.
+    pub cursor: Option<Seq>,
+    /// A new paused flag, if it changed.
+    pub paused: Option<bool>,
+    /// Attempts to record.
+    pub attempts: Vec<AttemptRecord>,
+    /// Pending entries to insert or replace.
+    pub pending_put: Vec<Pending>,
+    /// Pending entries to remove (by seq).
+    pub pending_remove: Vec<Seq>,
+    /// Dead letters to add.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Dead letters to remove (by seq), e.g. when replayed.
+    pub dead_remove: Vec<Seq>,
+}
+
+impl DeliveryUpdate {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.cursor.is_none()
+            && self.paused.is_none()
+            && self.attempts.is_empty()
+            && self.pending_put.is_empty()
+            && self.pending_remove.is_empty()
+            && self.dead_letters.is_empty()
+            && self.dead_remove.is_empty()
+    }
+}
+
+/// Errors of a store backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A durable write failed earlier; the store refuses writes until restarted.
+    #[error(
+        "store is poisoned after a failed write ({0}); restart tributary after fixing the disk"
+    )]
+    Poisoned(String),
+    /// An I/O or engine error.
+    #[error("store {op} failed: {source}")]
+    Backend {
+        /// What the store was doing.
+        op: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Stored bytes could not be decoded.
+    #[error("store holds a corrupt record in {what}: {detail}")]
+    Corrupt {
+        /// Which record.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The store is shutting down.
+    #[error("store is closed")]
+    Closed,
+}
+
+/// A storage backend: embedded (fjall), in-memory, later PostgreSQL.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends a batch atomically and durably (see the module invariants).
+    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError>;
+    /// Up to `limit` events with `seq >= from`, in order.
+    async fn read_from(&self, from: Seq, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The event with this id.
+    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
+    /// The event at this sequence number.
+    async fn get_seq(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError>;
+    /// Who saw the event, ordered by observer.
+    async fn observations(&self, id: &EventId) -> Result<Vec<Observation>, StoreError>;
+    /// A source's checkpoints, by partition.
+    async fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError>;
+    /// A source's most recent rejects, newest last, at most `limit`.
+    async fn rejects(&self, source: &str, limit: usize) -> Result<Vec<Reject>, StoreError>;
+    /// The highest sequence number written (0 when empty).
+    fn last_seq(&self) -> Seq;
+    /// Notified with the last sequence number after every durable append.
+    fn watch_seq(&self) -> tokio::sync::watch::Receiver<Seq>;
+    /// The delivery state of a subscription (cursor 0 and nothing pending when new).
+    async fn subscription_state(&self, subscription: &str)
+    -> Result<SubscriptionState, StoreError>;
+    /// Applies a delivery update atomically.
+    async fn commit_delivery(
+        &self,
+        subscription: &str,
+        update: DeliveryUpdate,
+    ) -> Result<(), StoreError>;
+    /// Every attempt recorded for one event of a subscription.
+    async fn attempts(
+        &self,
+        subscription: &str,
+        seq: Seq,
+    ) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// Dead letters of a subscription with `seq >= from`, at most `limit`.
+    async fn dead_letters(
+        &self,
+        subscription: &str,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+    /// A small durable value (for example a generated signing secret).
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores a small durable value.
+    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Why the store refuses writes, if it does.
+    fn poisoned(&self) -> Option<String>;
+}

@@ -1,0 +1,90 @@
+//! [`Timestamp`]: microseconds since the Unix epoch; RFC 3339 in JSON and in messages.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A point in time with microsecond precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(d.as_micros() as i64)
+    }
+
+    /// From whole seconds since the epoch.
+    pub fn from_unix_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000))
+    }
+
+    /// Whole seconds since the epoch.
+    pub fn unix_secs(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+
+    /// This time plus a duration.
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(d.as_micros().min(i64::MAX as u128) as i64),
+        )
+    }
+
+    /// Microseconds from `earlier` to `self`, zero if `earlier` is later.
+    pub fn micros_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0).max(0) as u64
+    }
+
+    /// Parses RFC 3339 (`2026-11-22T05:32:28Z`, `2026-11-22T06:32:28.5+01:00`).
+    pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
+        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+            format!("expected an RFC 3339 time such as 2026-11-22T05:32:28Z, got {s:?} ({e})")
+        })?;
+        Ok(Self((t.unix_timestamp_nanos() / 1_000) as i64))
+    }
+
+    /// RFC 3339 in UTC.
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| self.0.to_string())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        let t = Timestamp::parse_rfc3339("2026-11-22T06:32:28.5+01:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-22T05:32:28.5Z");
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+    }
+}
