@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates or updates the Python venv at <repo>/.venv with the published Standard Webhooks verifiers
+# (standardwebhooks, svix) used by scripts/conformance_receiver.py. Safe to run repeatedly.
+# Prints the venv's python path on stdout (everything else goes to stderr).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo/.venv"
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv" >&2
+    python3 -m venv "$venv" >&2
+fi
+
+# A no-op (and offline) when both are already installed.
+"$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks svix >&2
+"$venv/bin/python" -c 'import standardwebhooks.webhooks, svix.webhooks'
+
+echo "$venv/bin/python"
