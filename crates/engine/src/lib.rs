@@ -1,1 +1,15 @@
-//! placeholder
+//! tributary engine: the config, the running node, and the delivery loop.
+//!
+//! - [`config`]: the TOML config (`[node]`, `[[sources]]`, `[[subscriptions]]`), environment overrides and
+//!   validation that reports every problem at once with its path.
+//! - [`subscription`]: a subscription's config and its delivery worker (cursor over the log, retries,
+//!   per-key ordering, circuit breaker, rate limit, dead letters).
+//! - [`node`]: starts the store, the sources and one delivery worker per subscription; shuts them down in
+//!   order (sources first, then deliveries drain within a grace period).
+
+pub mod config;
+pub mod node;
+pub mod subscription;
+
+pub use config::{Config, ConfigError, NodeConfig};
+pub use node::{Node, NodeError};

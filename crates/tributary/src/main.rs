@@ -1,1 +1,93 @@
-fn main() {}
+//! The `tributary` binary: parses the command line and dispatches (see the library for the commands).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+/// tributary: reliable event streams from decentralized networks and databases.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "TRIBUTARY_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node from a config file until SIGINT or SIGTERM.
+    Run {
+        /// The TOML config file.
+        #[arg(long, short, env = "TRIBUTARY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Start a node on a temporary store, ingest the bundled Lightning gossip and deliver it as signed
+    /// webhooks to a local receiver that verifies every signature.
+    Demo {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a config file and report every problem at once.
+    Validate {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(json: bool, default: &str) {
+    let filter =
+        EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Validate { .. });
+    init_logging(cli.log_json, if quiet { "warn" } else { "info" });
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(dispatch(cli.command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { config } => {
+            let config = tributary_engine::Config::load(&config)?;
+            tributary::node::run(config).await
+        }
+        Command::Demo { json } => tributary::demo::run(json).await,
+        Command::Validate { config } => {
+            let c = tributary_engine::Config::load(&config)?;
+            println!(
+                "{}: ok ({} sources, {} subscriptions)",
+                config.display(),
+                c.sources.len(),
+                c.subscriptions.len()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The config file: one TOML document, overridden by environment variables.
+//!
+//! `TRIBUTARY__NODE__LISTEN=0.0.0.0:8080` overrides `[node] listen`; `TRIBUTARY_ADMIN_KEY` sets
+//! `[node] admin_key`. Validation collects every problem, each with its path (`subscriptions[1].filter.kinds[0]`).
+
+use crate::subscription::SubscriptionConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tributary_sources::SourceConfig;
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The node itself.
+    #[serde(default)]
+    pub node: NodeConfig,
+    /// Where events come from.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// Who receives which events.
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+/// Which storage backend to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// fjall under `data_dir` (the default).
+    #[default]
+    Embedded,
+    /// In memory: nothing survives a restart (tests and experiments only).
+    Memory,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the embedded store keeps its files. Default `./data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The HTTP API's address. Default `127.0.0.1:8080`; port 0 picks a free one.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The admin API key (or env `TRIBUTARY_ADMIN_KEY`). Without it the API refuses every request.
+    #[serde(default)]
+    pub admin_key: Option<String>,
+    /// How long in-flight deliveries may take to finish on shutdown, in milliseconds. Default 10,000.
+    #[serde(default = "default_grace_ms")]
+    pub shutdown_grace_ms: u64,
+    /// `embedded` (default) or `memory`.
+    #[serde(default)]
+    pub store: StoreKind,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_grace_ms() -> u64 {
+    10_000
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            listen: default_listen(),
+            admin_key: None,
+            shutdown_grace_ms: default_grace_ms(),
+            store: StoreKind::default(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// Every problem found in a config, each as `path: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("config {file}: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+pub struct ConfigError {
+    /// The file (or `<inline>`).
+    pub file: String,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads `path`, applies environment overrides and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        if !path.exists() {
+            return Err(ConfigError {
+                file,
+                problems: vec!["file not found; pass an existing TOML file with --config".into()],
+            });
+        }
+        Self::from_figment(Figment::from(Toml::file_exact(path)), file)
+    }
+
+    /// Parses TOML text (environment overrides applied) and validates.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(text)), "<inline>".into())
+    }
+
+    fn from_figment(figment: Figment, file: String) -> Result<Self, ConfigError> {
+        let figment = figment
+            .merge(Env::prefixed("TRIBUTARY__").split("__"))
+            .merge(
+                Env::raw()
+                    .only(&["TRIBUTARY_ADMIN_KEY"])
+                    .map(|_| "node.admin_key".into()),
+            );
+        let config: Config = figment.extract().map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: e.into_iter().map(|e| figment_problem(&e)).collect(),
+        })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { file, problems })
+        }
+    }
+
+    /// Every semantic problem, as `path: message`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.node.listen.parse::<SocketAddr>().is_err() {
+            out.push(format!(
+                "node.listen: expected an address such as 127.0.0.1:8080, got {:?}",
+                self.node.listen
+            ));
+        }
+        if self.node.admin_key.as_deref().is_some_and(|k| k.len() < 8) {
+            out.push("node.admin_key: expected at least 8 characters".into());
+        }
+        let mut names = HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            if !names.insert(s.name()) {
+                out.push(format!(
+                    "sources[{i}].name: {:?} is used by another source; names must be unique",
+                    s.name()
+                ));
+            }
+            for (field, msg) in s.validate() {
+                out.push(format!("sources[{i}].{field}: {msg}"));
+            }
+        }
+        let mut sub_names = HashSet::new();
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            if !sub_names.insert(s.name.as_str()) {
+                out.push(format!("subscriptions[{i}].name: {:?} is used by another subscription; names must be unique", s.name));
+            }
+            for (field, msg) in s.validate(&names) {
+                out.push(format!("subscriptions[{i}].{field}: {msg}"));
+            }
+        }
+        out
+    }
+}
+
+fn figment_problem(e: &figment::Error) -> String {
+    let path = e.path.join(".");
+    let msg = e.kind.to_string();
+    if path.is_empty() {
+        msg
+    } else {
+        format!("{path}: {msg}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[node]
+data_dir = "./data"
+listen = "127.0.0.1:8080"
+admin_key = "change-me"
+
+[[sources]]
+name = "ingest"
+type = "http"
+
+[[subscriptions]]
+name = "all"
+filter = { kinds = ["*"] }
+[subscriptions.sink]
+type = "webhook"
+url = "http://127.0.0.1:9000/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+allow_private_networks = true
+"#;
+
+    #[test]
+    fn issue_example_parses() {
+        let c = Config::from_toml(EXAMPLE).unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.subscriptions[0].name, "all");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = EXAMPLE
+            .replace("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\"")
+            .replace(
+                "filter = { kinds = [\"*\"] }",
+                "filter = { kinds = [\"a..b\"], sources = [\"missing\"] }",
+            );
+        let err = Config::from_toml(&text).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("node.listen: expected an address"), "{all}");
+        assert!(
+            all.contains("subscriptions[0].filter.kinds[0]: invalid kind pattern"),
+            "{all}"
+        );
+        assert!(
+            all.contains("subscriptions[0].filter.sources[0]: no source named \"missing\""),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err =
+            Config::from_toml(&EXAMPLE.replace("[node]", "[node]\ndata_dri = \"x\"")).unwrap_err();
+        assert!(err.problems[0].contains("data_dri"), "{:?}", err.problems);
+    }
+}

@@ -1,0 +1,630 @@
+//! The delivery loop of one subscription.
+//!
+//! The worker reads the log from its durable cursor, matches each event against the filter and hands
+//! matching ones to the sink, at most `max_in_flight` at a time. Invariant: every event with
+//! `seq <= cursor` is delivered, dead-lettered, filtered out, or recorded as *pending* in the store — and
+//! the cursor is committed in the same atomic write as the pending entries that let it pass an event.
+//!
+//! - A retriable failure becomes a pending entry due after the schedule's next delay (or `Retry-After`).
+//! - Exhausted retries and permanent failures become dead letters. `410 Gone` pauses the subscription and
+//!   keeps the event pending.
+//! - With `ordering = per_key`, an event waits while an earlier event of its key is in flight or pending;
+//!   waiting behind a pending retry, it is parked as a pending entry itself, so a failing event holds back
+//!   only its own key and the cursor keeps moving.
+//! - A crash loses nothing: work not yet committed is re-read from the cursor and re-delivered with the
+//!   same `webhook-id` (at-least-once).
+
+use super::config::{Ordering, Start, SubscriptionConfig};
+use super::policy::{CircuitBreaker, RateLimit, RetryPolicy};
+use super::status::SubscriptionStatus;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tributary_core::store::{AttemptRecord, DeadLetter, DeliveryUpdate, Pending};
+use tributary_core::{
+    AttemptReport, Delivery, DeliveryStatus, EventId, Filter, Seq, Sink, Store, StoreError,
+    StoredEvent, Timestamp,
+};
+
+/// Operator commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Stop starting deliveries.
+    Pause,
+    /// Start again; pending deliveries become due now.
+    Resume,
+}
+
+/// The stable idempotency id of (subscription, event): `msg_` + 32 hex characters of
+/// sha256(subscription ‖ 0x00 ‖ event id). The same on every attempt and across restarts.
+pub fn message_id(subscription: &str, id: &EventId) -> String {
+    let mut h = Sha256::new();
+    h.update(subscription.as_bytes());
+    h.update([0]);
+    h.update(id.0);
+    format!("msg_{}", &hex::encode(h.finalize())[..32])
+}
+
+struct Done {
+    seq: Seq,
+    attempt: u32,
+    event: Arc<StoredEvent>,
+    from_pending: bool,
+    started: Timestamp,
+    report: AttemptReport,
+}
+
+/// One subscription's delivery loop.
+pub struct Worker {
+    name: Arc<str>,
+    config: SubscriptionConfig,
+    filter: Filter,
+    sink: Arc<dyn Sink>,
+    store: Arc<dyn Store>,
+    status: Arc<SubscriptionStatus>,
+    retry: RetryPolicy,
+    breaker: CircuitBreaker,
+    rate: Option<RateLimit>,
+    per_key: bool,
+    paused: bool,
+
+    /// Next sequence number to read from the log.
+    read_pos: Seq,
+    /// Events read ahead of processing.
+    buffer: VecDeque<Arc<StoredEvent>>,
+    /// Matching events read from the log and not yet finished or handed to `pending`.
+    window: BTreeSet<Seq>,
+    /// Window events ready to start.
+    ready: VecDeque<Arc<StoredEvent>>,
+    /// per_key: window events waiting behind an in-flight event of their key.
+    key_queue: HashMap<String, VecDeque<Arc<StoredEvent>>>,
+    /// per_key: keys with an event ready or in flight.
+    busy_keys: HashSet<String>,
+    /// Durable pending entries.
+    pending: BTreeMap<Seq, Pending>,
+    /// per_key: pending seqs by key.
+    pending_by_key: HashMap<String, BTreeSet<Seq>>,
+    /// Eligible pending entries by due time.
+    due: BTreeSet<(i64, Seq)>,
+    /// Pending entries with an attempt in flight.
+    pending_in_flight: HashSet<Seq>,
+    in_flight: JoinSet<Done>,
+
+    committed_cursor: Seq,
+    update: DeliveryUpdate,
+    pending_changes: BTreeMap<Seq, Option<Pending>>,
+}
+
+const WINDOW_MIN: usize = 1024;
+const READ_BATCH: usize = 512;
+
+impl Worker {
+    /// Loads the subscription's durable state and prepares the loop.
+    pub async fn new(
+        config: SubscriptionConfig,
+        sink: Arc<dyn Sink>,
+        store: Arc<dyn Store>,
+        status: Arc<SubscriptionStatus>,
+    ) -> Result<Self, StoreError> {
+        let filter = config.filter.compile().unwrap_or_else(|_| Filter::all());
+        let mut state = store.subscription_state(&config.name).await?;
+        let is_new = state.cursor == 0
+            && state.pending.is_empty()
+            && store.get_meta(&started_key(&config.name)).await?.is_none();
+        if is_new {
+            if config.start == Start::End {
+                state.cursor = store.last_seq();
+                store
+                    .commit_delivery(
+                        &config.name,
+                        DeliveryUpdate {
+                            cursor: Some(state.cursor),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+            }
+            store
+                .put_meta(&started_key(&config.name), &Timestamp::now().to_rfc3339())
+                .await?;
+        }
+        let now = Instant::now();
+        let mut w = Self {
+            name: Arc::from(config.name.as_str()),
+            filter,
+            sink,
+            store,
+            status,
+            retry: RetryPolicy::new(&config.retry),
+            breaker: CircuitBreaker::new(config.circuit_breaker.clone()),
+            rate: config.rate_limit.map(|r| RateLimit::new(r, now)),
+            per_key: config.ordering == Ordering::PerKey,
+            paused: state.paused,
+            read_pos: state.cursor + 1,
+            buffer: VecDeque::new(),
+            window: BTreeSet::new(),
+            ready: VecDeque::new(),
+            key_queue: HashMap::new(),
+            busy_keys: HashSet::new(),
+            pending: BTreeMap::new(),
+            pending_by_key: HashMap::new(),
+            due: BTreeSet::new(),
+            pending_in_flight: HashSet::new(),
+            in_flight: JoinSet::new(),
+            committed_cursor: state.cursor,
+            update: DeliveryUpdate::default(),
+            pending_changes: BTreeMap::new(),
+            config,
+        };
+        for p in state.pending {
+            w.pending_insert(p);
+        }
+        w.refresh_status();
+        Ok(w)
+    }
+
+    /// Runs until `shutdown`, then lets in-flight deliveries finish within `grace` and commits.
+    pub async fn run(
+        mut self,
+        shutdown: CancellationToken,
+        grace: Duration,
+        mut control: mpsc::Receiver<Control>,
+    ) -> Result<(), StoreError> {
+        let mut seq_watch = self.store.watch_seq();
+        loop {
+            let now = Instant::now();
+            let mut wake: Option<Instant> = None;
+            if !self.paused {
+                wake = self.launch(now).await?;
+            }
+            self.commit().await?;
+            let sleep_until = wake.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    match done {
+                        Ok(done) => self.finish(done),
+                        Err(e) => tracing::error!(subscription = %self.name, error = %e, "delivery task failed; the event will be re-delivered after restart"),
+                    }
+                    while let Some(Ok(done)) = self.in_flight.try_join_next() {
+                        self.finish(done);
+                    }
+                }
+                cmd = control.recv() => match cmd {
+                    Some(Control::Pause) => self.set_paused(true),
+                    Some(Control::Resume) => self.set_paused(false),
+                    None => {}
+                },
+                // Always armed: an append that lands between reading and waiting is not missed, because
+                // `changed` reports every publication since the last one it returned.
+                changed = seq_watch.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                _ = sleep_opt(sleep_until) => {}
+            }
+        }
+        // Drain: no new attempts; wait for those in flight until the grace period ends.
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, self.in_flight.join_next()).await {
+                Ok(Some(Ok(done))) => self.finish(done),
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(subscription = %self.name, in_flight = self.in_flight.len(), "grace period over; aborting deliveries in flight (they will be re-delivered after restart)");
+                    self.in_flight.abort_all();
+                    break;
+                }
+            }
+        }
+        self.commit().await
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        if self.paused == paused {
+            return;
+        }
+        self.paused = paused;
+        self.update.paused = Some(paused);
+        if !paused {
+            // Everything waiting is due now.
+            let now = Timestamp::now();
+            let eligible: Vec<(i64, Seq)> = self.due.iter().copied().collect();
+            for (due, seq) in eligible {
+                if due > now.0 {
+                    self.due.remove(&(due, seq));
+                    if let Some(p) = self.pending.get_mut(&seq) {
+                        p.due_at = now;
+                    }
+                    self.due.insert((now.0, seq));
+                }
+            }
+        }
+        tracing::info!(subscription = %self.name, paused, "subscription {}", if paused { "paused" } else { "resumed" });
+        self.refresh_status();
+    }
+
+    /// Starts what may start now; returns when to look again if something is waiting on time.
+    async fn launch(&mut self, now: Instant) -> Result<Option<Instant>, StoreError> {
+        let max = self.config.max_in_flight;
+        let window_cap = WINDOW_MIN.max(max * 4);
+        let wall = Timestamp::now();
+        loop {
+            if self.in_flight.len() >= max {
+                return Ok(None);
+            }
+            if let Some(until) = self.breaker.open_until()
+                && until > now
+            {
+                return Ok(Some(until));
+            }
+            // 1. A due pending entry.
+            let due = self.due.first().copied();
+            let next_pending = match due {
+                Some((at, seq)) if at <= wall.0 => Some(seq),
+                _ => None,
+            };
+            // 2. A window event ready to go.
+            if next_pending.is_none() && self.ready.is_empty() {
+                if self.window.len() >= window_cap || !self.read_more().await? {
+                    return Ok(due.map(|(at, _)| {
+                        now + Duration::from_micros(at.saturating_sub(wall.0).max(0) as u64)
+                    }));
+                }
+                continue;
+            }
+            if !self.breaker.try_acquire(now) {
+                // A probe is in flight: its completion wakes the loop.
+                return Ok(None);
+            }
+            if let Some(rate) = self.rate.as_mut()
+                && let Err(at) = rate.try_acquire(now)
+            {
+                return Ok(Some(at));
+            }
+            match next_pending {
+                Some(seq) => {
+                    self.due.remove(&due.expect("due entry exists"));
+                    let p = self
+                        .pending
+                        .get(&seq)
+                        .cloned()
+                        .expect("due entries are pending");
+                    match self.store.get_seq(seq).await? {
+                        Some(event) => {
+                            self.pending_in_flight.insert(seq);
+                            if let Some(k) = &p.key {
+                                self.busy_keys.insert(k.clone());
+                            }
+                            self.spawn(Arc::new(event), p.attempts + 1, true);
+                        }
+                        None => {
+                            tracing::error!(subscription = %self.name, seq, "pending delivery refers to a missing event; dropping it");
+                            self.pending_remove(seq);
+                        }
+                    }
+                }
+                None => {
+                    let event = self.ready.pop_front().expect("ready is not empty");
+                    self.spawn(event, 1, false);
+                }
+            }
+        }
+    }
+
+    /// Reads and routes more events from the log. False when there is nothing new.
+    async fn read_more(&mut self) -> Result<bool, StoreError> {
+        if self.buffer.is_empty() {
+            if self.read_pos > self.store.last_seq() {
+                return Ok(false);
+            }
+            let events = self.store.read_from(self.read_pos, READ_BATCH).await?;
+            if events.is_empty() {
+                return Ok(false);
+            }
+            self.buffer.extend(events.into_iter().map(Arc::new));
+        }
+        // Route a slice of the buffer.
+        for _ in 0..64 {
+            let Some(event) = self.buffer.pop_front() else {
+                break;
+            };
+            self.read_pos = event.seq + 1;
+            if !self.filter.matches(&event) {
+                continue;
+            }
+            let seq = event.seq;
+            let key = event.event.key.clone().filter(|_| self.per_key);
+            match key {
+                Some(k) if self.pending_by_key.get(&k).is_some_and(|s| !s.is_empty()) => {
+                    // Behind a pending retry of its key: park durably.
+                    self.pending_insert(Pending {
+                        seq,
+                        key: Some(k),
+                        attempts: 0,
+                        due_at: Timestamp(0),
+                    });
+                    self.record_pending(seq);
+                }
+                Some(k) if self.busy_keys.contains(&k) => {
+                    self.window.insert(seq);
+                    self.key_queue.entry(k).or_default().push_back(event);
+                }
+                key => {
+                    // The key is claimed from now until this event is settled or pending.
+                    if let Some(k) = key {
+                        self.busy_keys.insert(k);
+                    }
+                    self.window.insert(seq);
+                    self.ready.push_back(event);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn spawn(&mut self, event: Arc<StoredEvent>, attempt: u32, from_pending: bool) {
+        let delivery = Delivery {
+            subscription: self.name.clone(),
+            message_id: message_id(&self.name, &event.event.id),
+            event,
+            attempt,
+        };
+        let sink = self.sink.clone();
+        self.status.in_flight.fetch_add(1, Relaxed);
+        self.in_flight.spawn(async move {
+            let started = Timestamp::now();
+            let report = sink.deliver(&delivery).await;
+            Done {
+                seq: delivery.event.seq,
+                attempt,
+                event: delivery.event,
+                from_pending,
+                started,
+                report,
+            }
+        });
+    }
+
+    /// Applies the outcome of one attempt.
+    fn finish(&mut self, d: Done) {
+        let now = Instant::now();
+        self.status.in_flight.fetch_sub(1, Relaxed);
+        let r = &d.report;
+        self.update.attempts.push(AttemptRecord {
+            seq: d.seq,
+            attempt: d.attempt,
+            at: d.started,
+            outcome: r.status,
+            status: r.code,
+            latency_us: r.latency.as_micros() as u64,
+            error: r.error.clone(),
+        });
+        if self
+            .breaker
+            .record(r.status == DeliveryStatus::Retriable, now)
+        {
+            tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "circuit breaker opened after repeated failures; probing again later");
+        }
+        let key = d.event.event.key.clone().filter(|_| self.per_key);
+        if d.from_pending {
+            self.pending_in_flight.remove(&d.seq);
+        }
+        match r.status {
+            DeliveryStatus::Delivered => {
+                self.status.delivered.fetch_add(1, Relaxed);
+                self.settle(&d, key.as_deref());
+            }
+            DeliveryStatus::Retriable => {
+                self.status.failed_attempts.fetch_add(1, Relaxed);
+                match self.retry.next_delay(d.attempt, r.retry_after) {
+                    Some(delay) => {
+                        let due_at = Timestamp::now().plus(delay);
+                        tracing::debug!(subscription = %self.name, seq = d.seq, attempt = d.attempt, ?delay, error = ?r.error, "delivery failed; retry scheduled");
+                        self.pending_insert(Pending {
+                            seq: d.seq,
+                            key: key.clone(),
+                            attempts: d.attempt,
+                            due_at,
+                        });
+                        self.record_pending(d.seq);
+                        if !d.from_pending {
+                            self.window.remove(&d.seq);
+                        }
+                        if let Some(k) = &key {
+                            self.busy_keys.remove(k);
+                            // Events waiting behind it in memory now wait behind a durable retry: park them.
+                            if let Some(q) = self.key_queue.remove(k) {
+                                for e in q {
+                                    self.window.remove(&e.seq);
+                                    self.pending_insert(Pending {
+                                        seq: e.seq,
+                                        key: Some(k.clone()),
+                                        attempts: 0,
+                                        due_at: Timestamp(0),
+                                    });
+                                    self.record_pending(e.seq);
+                                }
+                            }
+                        }
+                    }
+                    None => self.dead_letter(&d, key.as_deref(), "retries exhausted"),
+                }
+            }
+            DeliveryStatus::Rejected if r.gone => {
+                self.status.failed_attempts.fetch_add(1, Relaxed);
+                tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "receiver answered 410 Gone; subscription paused until resumed");
+                self.pending_insert(Pending {
+                    seq: d.seq,
+                    key: key.clone(),
+                    attempts: d.attempt,
+                    due_at: Timestamp::now(),
+                });
+                self.record_pending(d.seq);
+                if !d.from_pending {
+                    self.window.remove(&d.seq);
+                }
+                if let Some(k) = &key {
+                    self.busy_keys.remove(k);
+                    if let Some(q) = self.key_queue.remove(k) {
+                        for e in q {
+                            self.window.remove(&e.seq);
+                            self.pending_insert(Pending {
+                                seq: e.seq,
+                                key: Some(k.clone()),
+                                attempts: 0,
+                                due_at: Timestamp(0),
+                            });
+                            self.record_pending(e.seq);
+                        }
+                    }
+                }
+                self.set_paused(true);
+            }
+            DeliveryStatus::Rejected => {
+                self.status.failed_attempts.fetch_add(1, Relaxed);
+                self.dead_letter(&d, key.as_deref(), "rejected by the receiver");
+            }
+        }
+        self.refresh_status();
+    }
+
+    fn dead_letter(&mut self, d: &Done, key: Option<&str>, why: &str) {
+        self.status.dead_lettered.fetch_add(1, Relaxed);
+        let error = d.report.error.clone().unwrap_or_else(|| why.to_owned());
+        tracing::warn!(subscription = %self.name, seq = d.seq, id = %d.event.event.id, attempts = d.attempt, %error, "delivery dead-lettered");
+        self.update.dead_letters.push(DeadLetter {
+            seq: d.seq,
+            event_id: d.event.event.id,
+            attempts: d.attempt,
+            last_status: d.report.code,
+            error: format!("{why}: {error}"),
+            response_excerpt: d.report.response_excerpt.clone(),
+            dead_at: Timestamp::now(),
+        });
+        self.settle(d, key);
+    }
+
+    /// The event is finished (delivered or dead): free its slot and let the next one of its key go.
+    fn settle(&mut self, d: &Done, key: Option<&str>) {
+        if d.from_pending {
+            self.pending_remove(d.seq);
+        } else {
+            self.window.remove(&d.seq);
+        }
+        let Some(k) = key else { return };
+        self.busy_keys.remove(k);
+        if let Some(next) = self.pending_by_key.get(k).and_then(|s| s.first().copied()) {
+            // The next pending entry of the key becomes eligible.
+            if let Some(p) = self.pending.get(&next) {
+                self.due.insert((p.due_at.0, next));
+            }
+        } else if let Some(q) = self.key_queue.get_mut(k) {
+            if let Some(e) = q.pop_front() {
+                self.busy_keys.insert(k.to_owned());
+                self.ready.push_back(e);
+            }
+            if q.is_empty() {
+                self.key_queue.remove(k);
+            }
+        }
+    }
+
+    fn pending_insert(&mut self, p: Pending) {
+        let seq = p.seq;
+        if let Some(old) = self.pending.get(&seq) {
+            self.due.remove(&(old.due_at.0, seq));
+        }
+        let eligible = match (&p.key, self.per_key) {
+            (Some(k), true) => {
+                let set = self.pending_by_key.entry(k.clone()).or_default();
+                set.insert(seq);
+                set.first() == Some(&seq) && !self.pending_in_flight.contains(&seq)
+            }
+            _ => true,
+        };
+        if eligible {
+            self.due.insert((p.due_at.0, seq));
+        }
+        self.pending.insert(seq, p);
+    }
+
+    fn record_pending(&mut self, seq: Seq) {
+        let p = self.pending.get(&seq).cloned();
+        self.pending_changes.insert(seq, p);
+    }
+
+    fn pending_remove(&mut self, seq: Seq) {
+        if let Some(p) = self.pending.remove(&seq) {
+            self.due.remove(&(p.due_at.0, seq));
+            if let Some(k) = &p.key
+                && let Some(set) = self.pending_by_key.get_mut(k)
+            {
+                set.remove(&seq);
+                if set.is_empty() {
+                    self.pending_by_key.remove(k);
+                }
+            }
+        }
+        self.pending_changes.insert(seq, None);
+    }
+
+    /// The cursor: everything before the oldest unfinished window event (or everything read).
+    fn cursor(&self) -> Seq {
+        match self.window.first() {
+            Some(first) => first - 1,
+            None => self.read_pos - 1,
+        }
+    }
+
+    /// Writes what changed in one atomic delivery update.
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        let cursor = self.cursor();
+        if cursor != self.committed_cursor {
+            self.update.cursor = Some(cursor);
+        }
+        for (seq, change) in std::mem::take(&mut self.pending_changes) {
+            match change {
+                Some(p) => self.update.pending_put.push(p),
+                None => self.update.pending_remove.push(seq),
+            }
+        }
+        if self.update.is_empty() {
+            return Ok(());
+        }
+        let update = std::mem::take(&mut self.update);
+        self.store.commit_delivery(&self.name, update).await?;
+        self.committed_cursor = cursor;
+        self.status.cursor.store(cursor, Relaxed);
+        Ok(())
+    }
+
+    fn refresh_status(&self) {
+        self.status
+            .pending
+            .store(self.pending.len() as u64, Relaxed);
+        self.status.paused.store(self.paused, Relaxed);
+        self.status
+            .breaker_open
+            .store(self.breaker.is_open(), Relaxed);
+    }
+}
+
+fn started_key(name: &str) -> String {
+    format!("subscription/{name}/started")
+}
+
+async fn sleep_opt(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

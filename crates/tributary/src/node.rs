@@ -1,0 +1,85 @@
+//! Starting and stopping a node with its HTTP API.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tributary_engine::{Config, Node};
+
+/// A node serving its API.
+pub struct RunningNode {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    api_stop: CancellationToken,
+    api: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningNode {
+    /// Opens the store, starts sources, workers and the API.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let listen = config.node.listen.clone();
+        let data_dir = config.node.data_dir.clone();
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {listen}: is another process using it? change [node] listen"
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let node = Node::start(config)
+            .await
+            .with_context(|| format!("cannot start the node (data_dir {})", data_dir.display()))?;
+        let node = Arc::new(node);
+        let api_stop = CancellationToken::new();
+        let api = tokio::spawn(tributary_api::serve(
+            node.clone(),
+            listener,
+            api_stop.clone(),
+        ));
+        Ok(Self {
+            node,
+            addr,
+            api_stop,
+            api,
+        })
+    }
+
+    /// Stops accepting requests, then stops sources, drains deliveries and commits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.api_stop.cancel();
+        match self.api.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "api server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "api server task failed"),
+        }
+        self.node.shutdown().await;
+        Ok(())
+    }
+}
+
+/// `tributary run`: serves until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let running = RunningNode::start(config).await?;
+    println!("tributary listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, sources = running.node.config.sources.len(), subscriptions = running.node.subscriptions.len(), "node started");
+    wait_for_signal().await?;
+    tracing::info!("shutting down: stopping sources, draining deliveries");
+    running.stop().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! Integration tests on the real `tributary` binary: one test binary for the crate (STYLE rule 20).
+//! Each test starts its own node on a temporary store with `TestNode` and a verifying `Receiver`.
+
+mod config;
+mod crash;
+mod delivery;
+mod file_source;
+mod ingest;
+mod ordering;
+mod shutdown;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tributary");
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A config with one http source `ingest` and one subscription `hook` to `url` with extra subscription lines.
+pub fn http_to_webhook(url: &str, extra: &str) -> String {
+    format!(
+        "[[sources]]\nname = \"ingest\"\ntype = \"http\"\n\n[[subscriptions]]\nname = \"hook\"\n{extra}\n{}",
+        tributary_testkit::webhook_sink(url, SECRET)
+    )
+}

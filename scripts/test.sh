@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of tributary: formatting, unit, property, integration (real binary, real store, real
+# HTTP), the Standard Webhooks conformance check with PyPI's standardwebhooks and svix, the demo, and a
+# short smoke of the benchmark. Installs what it needs on a fresh machine (cargo-nextest, a Python venv).
+#
+# Usage: ./scripts/test.sh            everything
+#        ./scripts/test.sh --quick    skip the demo and the bench smoke
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+cargo --version
+if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
+  step "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+step "python venv for the webhook conformance test (standardwebhooks, svix)"
+TRIBUTARY_PYTHON="$(./scripts/python-env.sh)"
+export TRIBUTARY_PYTHON
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "build (release: tests, demo and bench share one build)"
+cargo build --release --locked --bins
+
+step "tests"
+cargo nextest run --release --locked --workspace --no-fail-fast
+
+if [[ $quick == 0 ]]; then
+  step "demo"
+  ./target/release/tributary demo
+
+  step "bench smoke (figures are not checked here; see docs/benchmarks.md)"
+  ./target/release/tributary bench --quick --out target/bench-smoke.md
+fi
+step "all tests passed"
