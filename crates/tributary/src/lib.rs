@@ -1,10 +1,12 @@
 //! The `tributary` command: run a node, the demo, benchmarks and offline checks.
 //!
 //! - [`node`]: start a node with its HTTP API and stop it in order (used by `run`, `demo` and `bench`).
+//! - [`bench`]: `tributary bench` — ingest, delivery, latency and memory figures next to references.
 //! - [`demo`]: `tributary demo` — a node, a verifying receiver and the bundled Lightning gossip, end to end.
 
 //! - [`gossip`]: the bundled gossip sample and ln-history's canonical `gossip_id`.
 
+pub mod bench;
 pub mod demo;
 pub mod gossip;
 pub mod node;

@@ -32,6 +32,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure ingest, delivery, latency and memory on this machine, each next to a reference.
+    Bench {
+        /// A smoke run of a few seconds instead of the full run (about seven minutes).
+        #[arg(long)]
+        quick: bool,
+        /// Also write the Markdown report to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config file and report every problem at once.
     Validate {
         /// The TOML config file.
@@ -56,7 +68,7 @@ fn init_logging(json: bool, default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Validate { .. });
+    let quiet = !matches!(cli.command, Command::Run { .. });
     init_logging(cli.log_json, if quiet { "warn" } else { "info" });
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,6 +91,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tributary::node::run(config).await
         }
         Command::Demo { json } => tributary::demo::run(json).await,
+        Command::Bench { quick, out, json } => tributary::bench::run(quick, out, json).await,
         Command::Validate { config } => {
             let c = tributary_engine::Config::load(&config)?;
             println!(

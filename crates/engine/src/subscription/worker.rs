@@ -95,7 +95,10 @@ pub struct Worker {
     pending_in_flight: HashSet<Seq>,
     in_flight: JoinSet<Done>,
 
-    committed_cursor: Seq,
+    /// The cursor of the last delivery update handed to the store.
+    submitted_cursor: Seq,
+    /// The delivery update being written, if one is: one at a time, in order, while deliveries go on.
+    committing: Option<tokio::task::JoinHandle<Result<Seq, StoreError>>>,
     update: DeliveryUpdate,
     pending_changes: BTreeMap<Seq, Option<Pending>>,
 }
@@ -156,7 +159,8 @@ impl Worker {
             due: BTreeSet::new(),
             pending_in_flight: HashSet::new(),
             in_flight: JoinSet::new(),
-            committed_cursor: state.cursor,
+            submitted_cursor: state.cursor,
+            committing: None,
             update: DeliveryUpdate::default(),
             pending_changes: BTreeMap::new(),
             config,
@@ -182,7 +186,7 @@ impl Worker {
             if !self.paused {
                 wake = self.launch(now).await?;
             }
-            self.commit().await?;
+            self.start_commit();
             let sleep_until = wake.map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
@@ -208,6 +212,11 @@ impl Worker {
                         break;
                     }
                 }
+                done = async { self.committing.as_mut().expect("guarded").await }, if self.committing.is_some() => {
+                    self.committing = None;
+                    let cursor = done.map_err(|e| StoreError::Backend { op: "delivery commit task", source: Box::new(e) })??;
+                    self.status.cursor.store(cursor, Relaxed);
+                }
                 _ = sleep_opt(sleep_until) => {}
             }
         }
@@ -225,7 +234,21 @@ impl Worker {
                 }
             }
         }
-        self.commit().await
+        if let Some(task) = self.committing.take() {
+            task.await.map_err(|e| StoreError::Backend {
+                op: "delivery commit task",
+                source: Box::new(e),
+            })??;
+        }
+        self.start_commit();
+        if let Some(task) = self.committing.take() {
+            let cursor = task.await.map_err(|e| StoreError::Backend {
+                op: "delivery commit task",
+                source: Box::new(e),
+            })??;
+            self.status.cursor.store(cursor, Relaxed);
+        }
+        Ok(())
     }
 
     fn set_paused(&mut self, paused: bool) {
@@ -585,10 +608,14 @@ impl Worker {
         }
     }
 
-    /// Writes what changed in one atomic delivery update.
-    async fn commit(&mut self) -> Result<(), StoreError> {
+    /// Hands what changed to the store as one atomic delivery update, unless one is still being written
+    /// (then it waits for the next round, accumulating).
+    fn start_commit(&mut self) {
+        if self.committing.is_some() {
+            return;
+        }
         let cursor = self.cursor();
-        if cursor != self.committed_cursor {
+        if cursor != self.submitted_cursor {
             self.update.cursor = Some(cursor);
         }
         for (seq, change) in std::mem::take(&mut self.pending_changes) {
@@ -598,13 +625,15 @@ impl Worker {
             }
         }
         if self.update.is_empty() {
-            return Ok(());
+            return;
         }
         let update = std::mem::take(&mut self.update);
-        self.store.commit_delivery(&self.name, update).await?;
-        self.committed_cursor = cursor;
-        self.status.cursor.store(cursor, Relaxed);
-        Ok(())
+        self.submitted_cursor = cursor;
+        let (store, name) = (self.store.clone(), self.name.clone());
+        self.committing = Some(tokio::spawn(async move {
+            store.commit_delivery(&name, update).await?;
+            Ok(cursor)
+        }));
     }
 
     fn refresh_status(&self) {

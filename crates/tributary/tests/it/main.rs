@@ -2,6 +2,7 @@
 //! Each test starts its own node on a temporary store with `TestNode` and a verifying `Receiver`.
 
 mod config;
+mod conformance;
 mod crash;
 mod delivery;
 mod file_source;

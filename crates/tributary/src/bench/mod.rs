@@ -1,0 +1,80 @@
+//! `tributary bench`: throughput, latency and memory of the release binary, each figure next to a
+//! reference measured in the same run (the machines are noisy: read the ratios).
+//!
+//! Every scenario starts the node as a child process (`tributary run`) on a fresh store, drives it over
+//! loopback HTTP from this process, and delivers to an in-process keep-alive receiver.
+//!
+//! - [`ingest`]: durable events/s through the http source at batch sizes 1, 100 and 1,000 with 10%
+//!   duplicates, next to the same requests with `?dry_run=true` (parse and validate, no store).
+//! - [`delivery`]: webhooks/s from a backlog, next to a plain HTTP client loop against the same receiver.
+//! - [`latency`]: p50/p99 ingest-to-delivery at a steady 1,000 events/s, next to the plain round trip.
+//! - [`memory`]: peak RSS of the node while sustaining 10,000 events/s, next to its idle RSS.
+
+mod child;
+mod delivery;
+mod ingest;
+mod latency;
+mod load;
+mod memory;
+mod report;
+
+use report::Report;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How big a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    /// Events per ingest batch size: (batch, total events).
+    pub ingest: [(usize, usize); 3],
+    /// Events in the delivery backlog.
+    pub delivery_events: usize,
+    /// How long the latency run lasts.
+    pub latency_for: Duration,
+    /// How long the memory run lasts.
+    pub memory_for: Duration,
+}
+
+impl Scale {
+    /// A smoke run of a few seconds (CI).
+    pub fn quick() -> Self {
+        Self {
+            ingest: [(1, 2_000), (100, 20_000), (1_000, 50_000)],
+            delivery_events: 5_000,
+            latency_for: Duration::from_secs(3),
+            memory_for: Duration::from_secs(5),
+        }
+    }
+
+    /// The full run recorded in docs/benchmarks.md (about seven minutes).
+    pub fn full() -> Self {
+        Self {
+            ingest: [(1, 20_000), (100, 300_000), (1_000, 1_000_000)],
+            delivery_events: 50_000,
+            latency_for: Duration::from_secs(30),
+            memory_for: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Runs every scenario and writes the report.
+pub async fn run(quick: bool, out: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let scale = if quick { Scale::quick() } else { Scale::full() };
+    let command = format!("tributary bench{}", if quick { " --quick" } else { "" });
+    let mut report = Report::new(command);
+    report.ingest = ingest::run(&scale).await?;
+    report.delivery = Some(delivery::run(&scale).await?);
+    report.latency = Some(latency::run(&scale).await?);
+    report.memory = Some(memory::run(&scale).await?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.markdown());
+    }
+    if let Some(path) = out {
+        std::fs::write(&path, report.markdown())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}

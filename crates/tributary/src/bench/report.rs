@@ -1,0 +1,116 @@
+//! The bench report: JSON and the Markdown recorded in docs/benchmarks.md.
+
+use super::delivery::DeliveryFigure;
+use super::ingest::IngestFigure;
+use super::latency::LatencyFigure;
+use super::memory::MemoryFigure;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Every figure of one run.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The command that reproduces it.
+    pub command: String,
+    /// When it ran.
+    pub date: String,
+    /// CPU cores seen.
+    pub cores: usize,
+    /// Ingest per batch size.
+    pub ingest: Vec<IngestFigure>,
+    /// Delivery throughput.
+    pub delivery: Option<DeliveryFigure>,
+    /// Latency.
+    pub latency: Option<LatencyFigure>,
+    /// Memory.
+    pub memory: Option<MemoryFigure>,
+}
+
+impl Report {
+    /// An empty report.
+    pub fn new(command: String) -> Self {
+        Self {
+            command,
+            date: tributary_core::Timestamp::now().to_rfc3339(),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            ingest: Vec::new(),
+            delivery: None,
+            latency: None,
+            memory: None,
+        }
+    }
+
+    /// The Markdown tables.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Run `{}` on {} cores, {}.\n",
+            self.command, self.cores, self.date
+        );
+        let _ = writeln!(
+            s,
+            "| ingest (http source, 10% duplicates) | durable events/s | reference: dry run events/s | ratio |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|");
+        for f in &self.ingest {
+            let _ = writeln!(
+                s,
+                "| batch {} ({} events) | {:.0} | {:.0} | {:.2} |",
+                f.batch,
+                f.events,
+                f.durable_per_sec,
+                f.dry_run_per_sec,
+                f.durable_per_sec / f.dry_run_per_sec
+            );
+        }
+        if let Some(d) = &self.delivery {
+            let _ = writeln!(
+                s,
+                "\n| delivery ({} events, {} in flight) | webhooks/s | reference: plain client requests/s | ratio |",
+                d.events, d.concurrency
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| signed webhooks from a backlog | {:.0} | {:.0} | {:.2} |",
+                d.webhooks_per_sec,
+                d.plain_client_per_sec,
+                d.webhooks_per_sec / d.plain_client_per_sec
+            );
+        }
+        if let Some(l) = &self.latency {
+            let _ = writeln!(
+                s,
+                "\n| latency at 1,000 events/s ({} events) | p50 ms | p99 ms |",
+                l.events
+            );
+            let _ = writeln!(s, "|---|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| ingest to delivery | {:.2} | {:.2} |",
+                l.p50_ms, l.p99_ms
+            );
+            let _ = writeln!(
+                s,
+                "| reference: plain POST round trip | {:.2} | {:.2} |",
+                l.plain_p50_ms, l.plain_p99_ms
+            );
+        }
+        if let Some(m) = &self.memory {
+            let _ = writeln!(
+                s,
+                "\n| memory | peak RSS MB | reference: idle RSS MB | events/s | seconds | delivered |"
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| ingest + delivery | {:.1} | {:.1} | {:.0} | {:.0} | {} |",
+                m.peak_rss_mb, m.idle_rss_mb, m.events_per_sec, m.seconds, m.delivered
+            );
+        }
+        s
+    }
+}
