@@ -1,0 +1,206 @@
+//! Behaviour every backend shares, written once over `Arc<dyn Store>` and run against each.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tributary_core::store::{AppendBatch, AppendItem, Checkpoint, DeliveryUpdate, Pending};
+use tributary_core::{EventId, NewEvent, Reject, Seq, Store, StoreError, Timestamp};
+use tributary_store::{FjallStore, MemoryStore, REJECTS_KEPT_PER_SOURCE};
+
+fn ev(n: u32) -> NewEvent {
+    NewEvent {
+        id: EventId::sha256(&n.to_be_bytes()),
+        kind: "test.event".into(),
+        key: None,
+        occurred_at: None,
+        position: None,
+        payload: Vec::new(),
+        data: serde_json::json!({ "n": n }),
+        tenant: None,
+        retracts: None,
+    }
+}
+
+fn batch(observer: &str, events: Vec<NewEvent>) -> AppendBatch {
+    AppendBatch {
+        source: "src".into(),
+        observer: observer.into(),
+        seen_at: Timestamp::now(),
+        events,
+        ..AppendBatch::default()
+    }
+}
+
+/// 50 tasks appending one event each all succeed, with distinct seqs 1..=50.
+async fn concurrent_appends_get_gap_free_seqs(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(batch("o", vec![ev(n)])).await })
+        })
+        .collect();
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        let outcome = task.await.expect("task panicked").expect("append failed");
+        match outcome.items.as_slice() {
+            [AppendItem::Accepted(seq)] => assert!(seqs.insert(*seq), "seq {seq} given twice"),
+            other => panic!("expected one accepted item, got {other:?}"),
+        }
+    }
+    assert_eq!(seqs, (1..=50).collect::<BTreeSet<Seq>>());
+    assert_eq!(store.last_seq(), 50);
+    assert_eq!(store.read_from(1, 100).await.unwrap().len(), 50);
+}
+
+/// Duplicates within a batch and across batches, and the observations they leave.
+async fn duplicates_add_observations(store: Arc<dyn Store>) {
+    let first = store
+        .append(batch("a", vec![ev(1), ev(2), ev(1)]))
+        .await
+        .unwrap();
+    use AppendItem::*;
+    assert_eq!(first.items, vec![Accepted(1), Accepted(2), Duplicate(1)]);
+    assert_eq!((first.accepted(), first.duplicates()), (2, 1));
+    let again = store.append(batch("b", vec![ev(2), ev(3)])).await.unwrap();
+    assert_eq!(again.items, vec![Duplicate(2), Accepted(3)]);
+    let obs = store.observations(&ev(1).id).await.unwrap();
+    assert_eq!(obs.len(), 1);
+    assert_eq!((obs[0].observer.as_str(), obs[0].count), ("a", 2));
+    let obs = store.observations(&ev(2).id).await.unwrap();
+    let seen: Vec<_> = obs.iter().map(|o| (o.observer.as_str(), o.count)).collect();
+    assert_eq!(seen, vec![("a", 1), ("b", 1)]);
+    let got = store.get(&ev(3).id).await.unwrap().expect("event 3 stored");
+    assert_eq!((got.seq, got.event), (3, ev(3)));
+    assert!(store.get(&ev(9).id).await.unwrap().is_none());
+    assert!(store.get_seq(4).await.unwrap().is_none());
+}
+
+/// A checkpoint lands with its batch, and the watch channel sees every durable append.
+async fn checkpoints_and_watch(store: Arc<dyn Store>) {
+    let mut watch = store.watch_seq();
+    assert_eq!(*watch.borrow_and_update(), 0);
+    let mut b = batch("o", vec![ev(1), ev(2)]);
+    b.checkpoint = Some(Checkpoint {
+        partition: "/var/log/x".into(),
+        position: "1024".into(),
+    });
+    store.append(b).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), watch.changed())
+        .await
+        .expect("watch notified")
+        .unwrap();
+    assert_eq!(*watch.borrow(), 2);
+    let cps = store.checkpoints("src").await.unwrap();
+    assert_eq!(cps.len(), 1);
+    assert_eq!(cps[0].position, "1024");
+    assert!(store.checkpoints("other").await.unwrap().is_empty());
+}
+
+/// Only the newest rejects are kept, returned oldest first.
+async fn rejects_keep_the_newest(store: Arc<dyn Store>) {
+    let n = REJECTS_KEPT_PER_SOURCE + 3;
+    let mut b = batch("o", Vec::new());
+    b.rejects = (0..n)
+        .map(|i| Reject {
+            position: format!("line {i}"),
+            reason: "not json".into(),
+            excerpt: "{".into(),
+            at: Timestamp(0),
+        })
+        .collect();
+    store.append(b).await.unwrap();
+    let all = store.rejects("src", usize::MAX).await.unwrap();
+    assert_eq!(all.len() as u64, REJECTS_KEPT_PER_SOURCE);
+    assert_eq!(all[0].position, "line 3");
+    let last = store.rejects("src", 2).await.unwrap();
+    let positions: Vec<_> = last.iter().map(|r| r.position.clone()).collect();
+    assert_eq!(
+        positions,
+        vec![format!("line {}", n - 2), format!("line {}", n - 1)]
+    );
+}
+
+/// Delivery state round-trips; an entry both removed and put ends up present.
+async fn delivery_state_round_trips(store: Arc<dyn Store>) {
+    assert_eq!(store.subscription_state("s").await.unwrap().cursor, 0);
+    let pending = |seq| Pending {
+        seq,
+        key: None,
+        attempts: 1,
+        due_at: Timestamp(5),
+    };
+    let update = DeliveryUpdate {
+        cursor: Some(10),
+        paused: Some(true),
+        pending_put: vec![pending(4), pending(7)],
+        pending_remove: vec![7],
+        ..DeliveryUpdate::default()
+    };
+    store.commit_delivery("s", update).await.unwrap();
+    store
+        .commit_delivery("s", DeliveryUpdate::default())
+        .await
+        .unwrap();
+    let state = store.subscription_state("s").await.unwrap();
+    assert_eq!((state.cursor, state.paused), (10, true));
+    assert_eq!(state.pending, vec![pending(4), pending(7)]);
+    assert_eq!(store.subscription_state("t").await.unwrap().cursor, 0);
+    store.put_meta("secret", "abc").await.unwrap();
+    assert_eq!(
+        store.get_meta("secret").await.unwrap().as_deref(),
+        Some("abc")
+    );
+    assert_eq!(store.get_meta("other").await.unwrap(), None);
+    assert!(store.poisoned().is_none());
+}
+
+/// A poisoned memory store refuses writes and keeps answering reads.
+async fn poisoned_memory_store_refuses_writes(store: Arc<MemoryStore>) {
+    store.append(batch("o", vec![ev(1)])).await.unwrap();
+    store.poison("disk gone");
+    let err = store.append(batch("o", vec![ev(2)])).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Poisoned(ref r) if r == "disk gone"),
+        "{err}"
+    );
+    let err = store.put_meta("k", "v").await.unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned(_)), "{err}");
+    assert_eq!(store.read_from(1, 10).await.unwrap().len(), 1);
+    assert_eq!(store.poisoned().as_deref(), Some("disk gone"));
+}
+
+#[tokio::test]
+async fn memory_store_poison() {
+    poisoned_memory_store_refuses_writes(Arc::new(MemoryStore::new())).await;
+}
+
+macro_rules! for_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod fjall_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::FjallStore::open(dir.path()).unwrap();
+                    super::$name(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(super::MemoryStore::new())).await;
+                }
+            )*
+        }
+    };
+}
+
+for_both_backends!(
+    concurrent_appends_get_gap_free_seqs,
+    duplicates_add_observations,
+    checkpoints_and_watch,
+    rejects_keep_the_newest,
+    delivery_state_round_trips,
+);
