@@ -74,7 +74,8 @@ async fn health(State(node): State<AppState>) -> Response {
     };
     let down = store["status"] == "down";
     let mut subs = serde_json::Map::new();
-    for (name, h) in &node.subscriptions {
+    for h in node.subscription_list() {
+        let name = h.config.name.clone();
         let s = h.status.snapshot();
         let status = if s.paused {
             "paused"
@@ -227,13 +228,14 @@ async fn get_event(
 }
 
 fn subscription_json(node: &Node, name: &str) -> Option<Value> {
-    let h = node.subscriptions.get(name)?;
+    let h = node.subscription(name)?;
     let s = h.status.snapshot();
     let backlog = node.store.last_seq().saturating_sub(s.cursor);
     Some(json!({
         "name": name,
         "tenant": h.config.tenant,
-        "sink": h.sink,
+        "sink": h.sink.describe(),
+        "origin": h.origin,
         "ordering": h.config.ordering,
         "filter": h.config.filter,
         "backlog": backlog,
@@ -247,9 +249,9 @@ async fn list_subscriptions(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&node, &headers)?;
     let subs: Vec<Value> = node
-        .subscriptions
-        .keys()
-        .filter_map(|n| subscription_json(&node, n))
+        .subscription_list()
+        .iter()
+        .filter_map(|h| subscription_json(&node, &h.config.name))
         .collect();
     Ok(Json(json!({"subscriptions": subs})))
 }
@@ -276,8 +278,7 @@ async fn subscription_secret(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&node, &headers)?;
     let h = node
-        .subscriptions
-        .get(&name)
+        .subscription(&name)
         .ok_or_else(|| no_subscription(&name))?;
     let tributary_sinks::SinkConfig::Webhook(webhook) = &h.config.sink;
     let secret = match &webhook.secret {
@@ -299,9 +300,9 @@ async fn control(
 ) -> Result<Json<Value>, ApiError> {
     authorize(node, headers)?;
     let h = node
-        .subscriptions
-        .get(name)
+        .subscription(name)
         .ok_or_else(|| no_subscription(name))?;
+    let requested = format!("{cmd:?}").to_lowercase();
     h.control.send(cmd).await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -309,9 +310,7 @@ async fn control(
             "the subscription's worker is not running",
         )
     })?;
-    Ok(Json(
-        json!({"subscription": name, "requested": format!("{cmd:?}").to_lowercase()}),
-    ))
+    Ok(Json(json!({"subscription": name, "requested": requested})))
 }
 
 async fn pause(
@@ -337,8 +336,7 @@ async fn dead_letters(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&node, &headers)?;
-    node.subscriptions
-        .get(&name)
+    node.subscription(&name)
         .ok_or_else(|| no_subscription(&name))?;
     let dead = node
         .store
@@ -353,8 +351,7 @@ async fn attempts(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&node, &headers)?;
-    node.subscriptions
-        .get(&name)
+    node.subscription(&name)
         .ok_or_else(|| no_subscription(&name))?;
     let attempts = node.store.attempts(&name, seq).await?;
     Ok(Json(json!({"seq": seq, "attempts": attempts})))

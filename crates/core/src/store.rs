@@ -244,6 +244,13 @@ pub trait Store: Send + Sync + 'static {
         subscription: &str,
         seq: Seq,
     ) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// Attempts of a subscription for events with `seq >= from`, in (seq, attempt) order, at most `limit`.
+    async fn attempts_from(
+        &self,
+        subscription: &str,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Dead letters of a subscription with `seq >= from`, at most `limit`.
     async fn dead_letters(
         &self,
@@ -253,6 +260,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeadLetter>, StoreError>;
     /// A small durable value (for example a generated signing secret).
     async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Every meta entry whose key starts with `prefix`, in key order.
+    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// Stores a small durable value.
     async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Why the store refuses writes, if it does.

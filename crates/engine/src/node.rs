@@ -1,6 +1,6 @@
 //! A running node: the store, the sources and one delivery worker per subscription.
 //!
-//! Task topology (all on one [`TaskTracker`]):
+//! Task topology (all on [`TaskTracker`]s):
 //! ```text
 //! file sources ─┐                      ┌─▶ worker(subscription 1) ─▶ sink
 //! http source ──┼─▶ store.append ─▶ log ┼─▶ worker(subscription 2) ─▶ sink
@@ -8,17 +8,17 @@
 //! ```
 //! Shutdown: sources are cancelled first and awaited (their last batch commits with its checkpoint); then
 //! workers stop starting deliveries, let those in flight finish within the grace period, and commit.
+//! Subscriptions can be added, changed and removed while the node runs (see [`crate::registry`]).
 
 use crate::config::{Config, StoreKind};
-use crate::subscription::{Control, SubscriptionConfig, SubscriptionStatus, Worker};
+use crate::registry::{Origin, SubscriptionHandle};
+use crate::subscription::SubscriptionConfig;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tributary_core::{SourceContext, Store, StoreError};
-use tributary_sinks::{SinkContext, generate_secret};
 use tributary_sources::{BuiltSource, http::HttpSource};
 
 /// Why a node could not start.
@@ -37,18 +37,6 @@ pub enum NodeError {
     },
 }
 
-/// What the API needs to know about one subscription.
-pub struct SubscriptionHandle {
-    /// Its config.
-    pub config: SubscriptionConfig,
-    /// Live counters.
-    pub status: Arc<SubscriptionStatus>,
-    /// Pause / resume.
-    pub control: mpsc::Sender<Control>,
-    /// The sink, described.
-    pub sink: String,
-}
-
 /// A running node.
 pub struct Node {
     /// The config it runs.
@@ -57,12 +45,11 @@ pub struct Node {
     pub store: Arc<dyn Store>,
     /// Push sources served by the API, by name.
     pub http_sources: BTreeMap<String, HttpSource>,
-    /// Subscriptions by name.
-    pub subscriptions: BTreeMap<String, SubscriptionHandle>,
+    pub(crate) subscriptions: RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>,
     sources_token: CancellationToken,
-    workers_token: CancellationToken,
+    pub(crate) workers_token: CancellationToken,
     sources: TaskTracker,
-    workers: TaskTracker,
+    pub(crate) workers: TaskTracker,
 }
 
 /// Opens the store the config names.
@@ -80,15 +67,13 @@ impl Node {
         Self::start_with_store(config, store).await
     }
 
-    /// Starts sources and workers on an open store.
+    /// Starts sources and workers (config-defined and API-created subscriptions) on an open store.
     pub async fn start_with_store(
         config: Config,
         store: Arc<dyn Store>,
     ) -> Result<Self, NodeError> {
         let sources_token = CancellationToken::new();
-        let workers_token = CancellationToken::new();
         let sources = TaskTracker::new();
-        let workers = TaskTracker::new();
         let mut http_sources = BTreeMap::new();
         for sc in &config.sources {
             match sc.build() {
@@ -110,50 +95,48 @@ impl Node {
                 }
             }
         }
-        let grace = config.node.shutdown_grace();
-        let mut subscriptions = BTreeMap::new();
-        for sub in &config.subscriptions {
-            let mut cx = SinkContext::new(sub.name.as_str());
-            if sub.sink.needs_generated_secret() {
-                cx = cx.with_secret(resolve_secret(store.as_ref(), &sub.name).await?);
-            }
-            let sink = sub.sink.build(cx).map_err(|e| NodeError::Sink {
-                subscription: sub.name.clone(),
-                message: e.to_string(),
-            })?;
-            let status = Arc::new(SubscriptionStatus::default());
-            let (control, control_rx) = mpsc::channel(16);
-            let describe = sink.describe();
-            let worker = Worker::new(sub.clone(), sink, store.clone(), status.clone()).await?;
-            let token = workers_token.clone();
-            let name = sub.name.clone();
-            workers.spawn(async move {
-                if let Err(error) = worker.run(token, grace, control_rx).await {
-                    tracing::error!(subscription = %name, %error, "delivery worker stopped; deliveries resume from the cursor after restart");
-                }
-            });
-            subscriptions.insert(
-                sub.name.clone(),
-                SubscriptionHandle {
-                    config: sub.clone(),
-                    status,
-                    control,
-                    sink: describe,
-                },
-            );
-        }
         sources.close();
-        workers.close();
-        Ok(Self {
+        let node = Self {
             config: Arc::new(config),
             store,
             http_sources,
-            subscriptions,
+            subscriptions: RwLock::new(BTreeMap::new()),
             sources_token,
-            workers_token,
+            workers_token: CancellationToken::new(),
             sources,
-            workers,
-        })
+            workers: TaskTracker::new(),
+        };
+        let configured: Vec<SubscriptionConfig> = node.config.subscriptions.clone();
+        for sub in configured {
+            node.launch(sub, Origin::Config).await?;
+        }
+        for sub in crate::registry::load_api_subscriptions(node.store.as_ref()).await? {
+            if node.subscription(&sub.name).is_some() {
+                tracing::warn!(subscription = %sub.name, "an API-created subscription has the name of one in the config file; the config file wins");
+                continue;
+            }
+            node.launch(sub, Origin::Api).await?;
+        }
+        Ok(node)
+    }
+
+    /// One subscription by name.
+    pub fn subscription(&self, name: &str) -> Option<Arc<SubscriptionHandle>> {
+        self.subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .get(name)
+            .cloned()
+    }
+
+    /// Every subscription, by name.
+    pub fn subscription_list(&self) -> Vec<Arc<SubscriptionHandle>> {
+        self.subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Stops sources, drains deliveries within the grace period, and returns once everything is committed.
@@ -170,30 +153,20 @@ impl Node {
             );
         }
         self.workers_token.cancel();
+        self.workers.close();
         if tokio::time::timeout(grace + Duration::from_secs(2), self.workers.wait())
             .await
             .is_err()
         {
-            let names: Vec<_> = self.subscriptions.keys().cloned().collect();
+            let names: Vec<_> = self
+                .subscription_list()
+                .iter()
+                .map(|h| h.config.name.clone())
+                .collect();
             tracing::warn!(
                 ?names,
                 "delivery workers did not stop within the grace period"
             );
         }
     }
-}
-
-/// The generated signing secret of a subscription whose sink config names none: made once, kept in the store.
-async fn resolve_secret(store: &dyn Store, subscription: &str) -> Result<String, StoreError> {
-    let key = format!("subscription/{subscription}/secret");
-    if let Some(s) = store.get_meta(&key).await? {
-        return Ok(s);
-    }
-    let secret = generate_secret();
-    store.put_meta(&key, &secret).await?;
-    tracing::info!(
-        subscription,
-        "generated a webhook signing secret; read it with GET /v1/subscriptions/{subscription}/secret"
-    );
-    Ok(secret)
 }

@@ -264,6 +264,36 @@ impl Store for MemoryStore {
         Ok(found.map(|(_, a)| a.clone()).collect())
     }
 
+    async fn attempts_from(
+        &self,
+        subscription: &str,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let st = self.lock();
+        let Some(sub) = st.subscriptions.get(subscription) else {
+            return Ok(Vec::new());
+        };
+        Ok(sub
+            .attempts
+            .range((from, 0)..)
+            .take(limit)
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out: Vec<(String, String)> = self
+            .lock()
+            .meta
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
     async fn dead_letters(
         &self,
         subscription: &str,

@@ -37,6 +37,9 @@ enum Command {
         /// A smoke run of a few seconds instead of the full run (about seven minutes).
         #[arg(long)]
         quick: bool,
+        /// Run only these scenarios (repeatable): ingest, delivery, latency, memory.
+        #[arg(long, value_enum)]
+        only: Vec<tributary::bench::Scenario>,
         /// Also write the Markdown report to this file.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -53,11 +56,15 @@ enum Command {
 }
 
 fn init_logging(json: bool, default: &str) {
+    use std::io::IsTerminal;
+    // The storage engine's own info lines (flushes, compactions) are noise for operators.
+    let default = format!("{default},fjall=warn,lsm_tree=warn");
     let filter =
         EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         builder.json().init();
     } else {
@@ -78,10 +85,25 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", skipping a cause its parent's message already contains.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    let mut last = out.clone();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        last = text;
+    }
+    out
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
@@ -91,7 +113,12 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tributary::node::run(config).await
         }
         Command::Demo { json } => tributary::demo::run(json).await,
-        Command::Bench { quick, out, json } => tributary::bench::run(quick, out, json).await,
+        Command::Bench {
+            quick,
+            only,
+            out,
+            json,
+        } => tributary::bench::run(quick, only, out, json).await,
         Command::Validate { config } => {
             let c = tributary_engine::Config::load(&config)?;
             println!(

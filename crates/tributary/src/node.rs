@@ -65,7 +65,7 @@ impl RunningNode {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let running = RunningNode::start(config).await?;
     println!("tributary listening on http://{}", running.addr);
-    tracing::info!(addr = %running.addr, sources = running.node.config.sources.len(), subscriptions = running.node.subscriptions.len(), "node started");
+    tracing::info!(addr = %running.addr, sources = running.node.config.sources.len(), subscriptions = running.node.subscription_list().len(), "node started");
     wait_for_signal().await?;
     tracing::info!("shutting down: stopping sources, draining deliveries");
     running.stop().await?;

@@ -10,7 +10,8 @@ use tributary_sinks::SinkConfig;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionConfig {
-    /// Unique name; part of every `webhook-id`, so renaming it re-delivers nothing but changes ids.
+    /// Unique name. It keys the subscription's cursor and is part of every `webhook-id`: a renamed
+    /// subscription is a new one (it starts from `start` again, under new `webhook-id`s).
     pub name: String,
     /// The owning tenant (multi-tenant API comes later).
     #[serde(default)]

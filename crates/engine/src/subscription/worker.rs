@@ -32,12 +32,14 @@ use tributary_core::{
 };
 
 /// Operator commands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
     /// Stop starting deliveries.
     Pause,
     /// Start again; pending deliveries become due now.
     Resume,
+    /// Deliver these events again, now (replay, dead-letter replay). Their dead letters are removed.
+    Requeue(Vec<Seq>),
 }
 
 /// The stable idempotency id of (subscription, event): `msg_` + 32 hex characters of
@@ -168,6 +170,7 @@ impl Worker {
         for p in state.pending {
             w.pending_insert(p);
         }
+        w.status.cursor.store(w.submitted_cursor, Relaxed);
         w.refresh_status();
         Ok(w)
     }
@@ -203,6 +206,7 @@ impl Worker {
                 cmd = control.recv() => match cmd {
                     Some(Control::Pause) => self.set_paused(true),
                     Some(Control::Resume) => self.set_paused(false),
+                    Some(Control::Requeue(seqs)) => self.requeue(seqs).await?,
                     None => {}
                 },
                 // Always armed: an append that lands between reading and waiting is not missed, because
@@ -248,6 +252,37 @@ impl Worker {
             })??;
             self.status.cursor.store(cursor, Relaxed);
         }
+        Ok(())
+    }
+
+    /// Makes these events pending and due now (keeping per-key order among pending entries).
+    async fn requeue(&mut self, seqs: Vec<Seq>) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        for seq in seqs {
+            self.update.dead_remove.push(seq);
+            if let Some(p) = self.pending.get(&seq).cloned() {
+                if !self.pending_in_flight.contains(&seq) {
+                    self.pending_insert(Pending { due_at: now, ..p });
+                    self.record_pending(seq);
+                }
+                continue;
+            }
+            if self.window.contains(&seq) || seq >= self.read_pos {
+                continue; // on its way already, or not read yet: it will be delivered anyway
+            }
+            let Some(event) = self.store.get_seq(seq).await? else {
+                continue;
+            };
+            let key = event.event.key.clone().filter(|_| self.per_key);
+            self.pending_insert(Pending {
+                seq,
+                key,
+                attempts: 0,
+                due_at: now,
+            });
+            self.record_pending(seq);
+        }
+        self.refresh_status();
         Ok(())
     }
 

@@ -71,6 +71,8 @@ impl Source for FileSource {
             .unwrap_or_default();
         tracing::info!(source = %cx.name, path = %path.display(), offset = pos.offset, line = pos.line, "file source starting");
         let mut reader: Option<BufReader<tokio::fs::File>> = None;
+        // The inode of the open file: a different one at the path means the file was rotated by rename.
+        let mut inode: Option<u64> = None;
         let mut line_buf = Vec::with_capacity(1024);
         loop {
             if cx.is_shutting_down() {
@@ -79,7 +81,9 @@ impl Source for FileSource {
             if reader.is_none() {
                 match tokio::fs::File::open(&path).await {
                     Ok(mut f) => {
-                        let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+                        let meta = f.metadata().await.ok();
+                        let len = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+                        inode = meta.map(|m| std::os::unix::fs::MetadataExt::ino(&m));
                         if len < pos.offset {
                             tracing::warn!(source = %cx.name, path = %path.display(), len, offset = pos.offset, "file is shorter than its checkpoint: it was truncated or replaced; reading it from the start");
                             pos = Position::default();
@@ -168,10 +172,24 @@ impl Source for FileSource {
             }
             if at_eof {
                 // Re-open on the next round when the file shrank (rotation or truncation).
-                if let Ok(meta) = tokio::fs::metadata(&path).await
-                    && meta.len() < pos.offset
-                {
-                    reader = None;
+                if let Ok(meta) = tokio::fs::metadata(&path).await {
+                    let rotated = inode.is_some_and(|i| i != std::os::unix::fs::MetadataExt::ino(&meta));
+                    if rotated {
+                        // Everything complete in the old file is read: follow the new one from its start.
+                        tracing::info!(source = %cx.name, path = %path.display(), "file was rotated; following the new file from its start");
+                        pos = Position::default();
+                        reader = None;
+                        let reset = AppendBatch {
+                            source: cx.name.clone(),
+                            observer: cx.name.clone(),
+                            seen_at: Timestamp::now(),
+                            checkpoint: Some(Checkpoint { partition: partition.clone(), position: pos.render() }),
+                            ..AppendBatch::default()
+                        };
+                        cx.store.append(reset).await.map_err(store_err)?;
+                    } else if meta.len() < pos.offset {
+                        reader = None;
+                    }
                 }
                 tokio::select! {
                     _ = cx.shutdown.cancelled() => return Ok(()),

@@ -137,6 +137,44 @@ impl Shared {
         Ok(out)
     }
 
+    pub fn attempts_from(
+        &self,
+        sub: &str,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let prefix = keys::name_prefix(sub);
+        let start = keys::name_seq(sub, from);
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for g in self.tables.attempts.range(start..end) {
+            let (k, v) = kv(g)?;
+            if keys::exact(&k, &prefix, 12) {
+                out.push(keys::from_json("attempt", &v)?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let start = keys::meta_key(b'm', prefix);
+        let mut out = Vec::new();
+        for g in self.tables.meta.prefix(&start) {
+            let (k, v) = kv(g)?;
+            out.push((keys::utf8("meta", &k[1..])?, keys::utf8("meta", &v)?));
+        }
+        Ok(out)
+    }
+
     pub fn dead_letters(
         &self,
         sub: &str,

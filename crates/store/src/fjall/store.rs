@@ -256,7 +256,7 @@ impl Store for FjallStore {
         update: DeliveryUpdate,
     ) -> Result<(), StoreError> {
         let ops = prepare::delivery(subscription, &update)?;
-        self.request(|reply| Request::Ops(ops, reply)).await
+        self.request(|reply| Request::Ops(ops, false, reply)).await
     }
 
     async fn attempts(
@@ -265,6 +265,19 @@ impl Store for FjallStore {
         seq: Seq,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
         self.shared.attempts(subscription, seq)
+    }
+
+    async fn attempts_from(
+        &self,
+        subscription: &str,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.shared.attempts_from(subscription, from, limit)
+    }
+
+    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.shared.meta_prefix(prefix)
     }
 
     async fn dead_letters(
@@ -283,8 +296,9 @@ impl Store for FjallStore {
     }
 
     async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        // Meta values are rare and precious (generated secrets, API-created objects): synced.
         let ops = prepare::meta(key, value);
-        self.request(|reply| Request::Ops(ops, reply)).await
+        self.request(|reply| Request::Ops(ops, true, reply)).await
     }
 
     fn poisoned(&self) -> Option<String> {

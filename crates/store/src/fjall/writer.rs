@@ -23,8 +23,8 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(crate) enum Request {
     /// New events, with their rejects and checkpoint.
     Append(PreparedAppend, Reply<AppendOutcome>),
-    /// Plain writes: a delivery update or a meta value.
-    Ops(Vec<Op>, Reply<()>),
+    /// Plain writes: a delivery update (not synced) or a meta value (synced).
+    Ops(Vec<Op>, bool, Reply<()>),
 }
 
 impl Request {
@@ -32,7 +32,7 @@ impl Request {
         // A caller that went away no longer needs its answer.
         match self {
             Request::Append(_, tx) => drop(tx.send(Err(e))),
-            Request::Ops(_, tx) => drop(tx.send(Err(e))),
+            Request::Ops(_, _, tx) => drop(tx.send(Err(e))),
         }
     }
 }
@@ -115,8 +115,9 @@ impl Writer {
                         Err(e) => drop(tx.send(Err(e))),
                     }
                 }
-                Request::Ops(ops, tx) => {
+                Request::Ops(ops, durable, tx) => {
                     group.stage_ops(ops);
+                    group.durable |= durable;
                     answers.push(Answer::Unit(tx));
                 }
             }

@@ -58,14 +58,45 @@ impl Scale {
 }
 
 /// Runs every scenario and writes the report.
-pub async fn run(quick: bool, out: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+/// The scenarios, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Durable ingest throughput.
+    Ingest,
+    /// Webhook delivery throughput.
+    Delivery,
+    /// Ingest-to-delivery latency.
+    Latency,
+    /// Peak memory under sustained load.
+    Memory,
+}
+
+/// Runs the chosen scenarios (all when `only` is empty) and writes the report.
+pub async fn run(
+    quick: bool,
+    only: Vec<Scenario>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
     let scale = if quick { Scale::quick() } else { Scale::full() };
-    let command = format!("tributary bench{}", if quick { " --quick" } else { "" });
+    let wanted = |s: Scenario| only.is_empty() || only.contains(&s);
+    let mut command = format!("tributary bench{}", if quick { " --quick" } else { "" });
+    for s in &only {
+        command.push_str(&format!(" --only {}", format!("{s:?}").to_lowercase()));
+    }
     let mut report = Report::new(command);
-    report.ingest = ingest::run(&scale).await?;
-    report.delivery = Some(delivery::run(&scale).await?);
-    report.latency = Some(latency::run(&scale).await?);
-    report.memory = Some(memory::run(&scale).await?);
+    if wanted(Scenario::Ingest) {
+        report.ingest = ingest::run(&scale).await?;
+    }
+    if wanted(Scenario::Delivery) {
+        report.delivery = Some(delivery::run(&scale).await?);
+    }
+    if wanted(Scenario::Latency) {
+        report.latency = Some(latency::run(&scale).await?);
+    }
+    if wanted(Scenario::Memory) {
+        report.memory = Some(memory::run(&scale).await?);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

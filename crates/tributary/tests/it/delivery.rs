@@ -284,3 +284,22 @@ async fn a_failing_endpoint_never_slows_another_subscription() {
         "the slow endpoint is still working through its backlog"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_spaces_deliveries() {
+    let rx = Receiver::start(Some(SECRET.into()), true).await.unwrap();
+    let node = TestNode::start(
+        BIN,
+        &http_to_webhook(&rx.url(), "rate_limit = 20.0\nmax_in_flight = 16"),
+    );
+    let events: Vec<_> = (0..30).map(|i| json!({"kind": "a.b", "data": i})).collect();
+    node.post_events("ingest", &json!(events)).await;
+    assert!(rx.wait_for(T, |r| delivered(r) == 30).await);
+    let got = rx.received();
+    let span = got.last().unwrap().at.micros_since(got[0].at);
+    // 30 deliveries at 20/s with a burst of a tenth of a second: the last starts at least ~1.3 s after the first.
+    assert!(
+        span >= 1_250_000,
+        "30 deliveries at 20/s took only {span} µs"
+    );
+}

@@ -93,3 +93,32 @@ async fn bad_lines_partial_lines_and_restart() {
     );
     assert!(rx.wait_for(T, |r| r.len() == 4).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_by_rename_is_followed() {
+    let rx = Receiver::start(Some(SECRET.into()), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ndjson");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for n in 0..3 {
+        writeln!(f, r#"{{"kind":"f.e","data":{{"old":{n}}}}}"#).unwrap();
+    }
+    let node = TestNode::start(BIN, &config(&path, &rx.url()));
+    assert!(wait_until(T, || async { event_count(&node).await == 3 }).await);
+    // Rotate: one more line in the old file, rename it, and start a new, longer file at the path.
+    writeln!(f, r#"{{"kind":"f.e","data":{{"old":3}}}}"#).unwrap();
+    std::fs::rename(&path, dir.path().join("events.ndjson.1")).unwrap();
+    let mut g = std::fs::File::create(&path).unwrap();
+    for n in 0..5 {
+        writeln!(g, r#"{{"kind":"f.e","data":{{"new":{n}}}}}"#).unwrap();
+    }
+    assert!(
+        wait_until(T, || async { event_count(&node).await == 9 }).await,
+        "old file finished and new file read from its start"
+    );
+    let (_, sources) = node.get("/v1/sources").await;
+    assert_eq!(
+        sources["sources"][0]["checkpoints"][0]["position"],
+        format!("{}:5", std::fs::metadata(&path).unwrap().len())
+    );
+}

@@ -1,0 +1,339 @@
+//! Subscriptions at run time: start, create, change, delete, rotate secrets, send test events, requeue.
+//!
+//! Config-file subscriptions are read-only through the API. API-created ones are kept in the store under
+//! the meta key `api-subscription/{name}` (their full config as JSON, secret included) and started again
+//! on every restart. A changed subscription keeps its name, hence its cursor, pending retries, dead letters
+//! and `webhook-id`s.
+
+use crate::node::{Node, NodeError};
+use crate::subscription::{Control, SubscriptionConfig, SubscriptionStatus, Worker};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tributary_core::{
+    AttemptReport, Delivery, EventId, NewEvent, Seq, Sink, Store, StoreError, StoredEvent,
+    Timestamp,
+};
+use tributary_sinks::{PreviousSecret, SinkConfig, SinkContext, generate_secret};
+
+const API_PREFIX: &str = "api-subscription/";
+
+/// Where a subscription was defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The config file: read-only through the API.
+    Config,
+    /// Created through the API: kept in the store.
+    Api,
+}
+
+/// A running subscription.
+pub struct SubscriptionHandle {
+    /// Its config.
+    pub config: SubscriptionConfig,
+    /// Where it was defined.
+    pub origin: Origin,
+    /// Live counters.
+    pub status: Arc<SubscriptionStatus>,
+    /// Commands to its worker.
+    pub control: mpsc::Sender<Control>,
+    /// Its sink (for test events).
+    pub sink: Arc<dyn Sink>,
+    stop: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Why a subscription operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// The config is invalid: every problem, with its path.
+    #[error("invalid subscription: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// The name is taken.
+    #[error("a subscription named {0:?} already exists")]
+    Conflict(String),
+    /// Defined in the config file.
+    #[error(
+        "subscription {0:?} is defined in the config file and is read-only through the API; change the file and restart"
+    )]
+    ReadOnly(String),
+    /// No such subscription.
+    #[error("no subscription named {0:?}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sink could not be built.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The worker is gone.
+    #[error("the subscription's worker is not running")]
+    Stopped,
+}
+
+impl SubscriptionHandle {
+    /// Sends a command to the worker.
+    pub async fn send(&self, cmd: Control) -> Result<(), ManageError> {
+        self.control
+            .send(cmd)
+            .await
+            .map_err(|_| ManageError::Stopped)
+    }
+
+    async fn stop(&self) {
+        self.stop.cancel();
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+}
+
+/// API-created subscriptions kept in the store.
+pub(crate) async fn load_api_subscriptions(
+    store: &dyn Store,
+) -> Result<Vec<SubscriptionConfig>, StoreError> {
+    let mut out = Vec::new();
+    for (key, json) in store.meta_prefix(API_PREFIX).await? {
+        match serde_json::from_str(&json) {
+            Ok(c) => out.push(c),
+            Err(e) => {
+                tracing::error!(%key, error = %e, "cannot read an API-created subscription from the store; skipping it")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The generated signing secret of a subscription whose sink config names none: made once, kept in the store.
+pub(crate) async fn resolve_secret(
+    store: &dyn Store,
+    subscription: &str,
+) -> Result<String, StoreError> {
+    let key = format!("subscription/{subscription}/secret");
+    if let Some(s) = store.get_meta(&key).await? {
+        return Ok(s);
+    }
+    let secret = generate_secret();
+    store.put_meta(&key, &secret).await?;
+    tracing::info!(
+        subscription,
+        "generated a webhook signing secret; read it with GET /v1/subscriptions/{subscription}/secret"
+    );
+    Ok(secret)
+}
+
+impl Node {
+    /// Builds the sink and starts the worker of one subscription.
+    pub(crate) async fn launch(
+        &self,
+        sub: SubscriptionConfig,
+        origin: Origin,
+    ) -> Result<Arc<SubscriptionHandle>, NodeError> {
+        let mut cx = SinkContext::new(sub.name.as_str());
+        if sub.sink.needs_generated_secret() {
+            cx = cx.with_secret(resolve_secret(self.store.as_ref(), &sub.name).await?);
+        }
+        let sink = sub.sink.build(cx).map_err(|e| NodeError::Sink {
+            subscription: sub.name.clone(),
+            message: e.to_string(),
+        })?;
+        let status = Arc::new(SubscriptionStatus::default());
+        let (control, control_rx) = mpsc::channel(64);
+        let worker = Worker::new(
+            sub.clone(),
+            sink.clone(),
+            self.store.clone(),
+            status.clone(),
+        )
+        .await?;
+        let stop = self.workers_token.child_token();
+        let (token, grace, name) = (
+            stop.clone(),
+            self.config.node.shutdown_grace(),
+            sub.name.clone(),
+        );
+        let task = self.workers.spawn(async move {
+            if let Err(error) = worker.run(token, grace, control_rx).await {
+                tracing::error!(subscription = %name, %error, "delivery worker stopped; deliveries resume from the cursor after restart");
+            }
+        });
+        let handle = Arc::new(SubscriptionHandle {
+            config: sub,
+            origin,
+            status,
+            control,
+            sink,
+            stop,
+            task: Mutex::new(Some(task)),
+        });
+        self.subscriptions
+            .write()
+            .expect("subscriptions lock")
+            .insert(handle.config.name.clone(), handle.clone());
+        Ok(handle)
+    }
+
+    fn check(&self, sub: &SubscriptionConfig) -> Result<(), ManageError> {
+        let names: HashSet<&str> = self.config.sources.iter().map(|s| s.name()).collect();
+        let problems: Vec<String> = sub
+            .validate(&names)
+            .into_iter()
+            .map(|(p, m)| format!("{p}: {m}"))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ManageError::Invalid(problems))
+        }
+    }
+
+    async fn persist(&self, sub: &SubscriptionConfig) -> Result<(), StoreError> {
+        let json = serde_json::to_string(sub).expect("subscription configs serialize");
+        self.store
+            .put_meta(&format!("{API_PREFIX}{}", sub.name), &json)
+            .await
+    }
+
+    /// Creates and starts a subscription (kept across restarts). A webhook without a secret gets one.
+    pub async fn create_subscription(
+        &self,
+        mut sub: SubscriptionConfig,
+    ) -> Result<Arc<SubscriptionHandle>, ManageError> {
+        self.check(&sub)?;
+        if self.subscription(&sub.name).is_some() {
+            return Err(ManageError::Conflict(sub.name));
+        }
+        let SinkConfig::Webhook(w) = &mut sub.sink;
+        if w.secret.is_none() {
+            w.secret = Some(generate_secret());
+        }
+        self.persist(&sub).await?;
+        Ok(self.launch(sub, Origin::Api).await?)
+    }
+
+    fn api_owned(&self, name: &str) -> Result<Arc<SubscriptionHandle>, ManageError> {
+        let h = self
+            .subscription(name)
+            .ok_or_else(|| ManageError::NotFound(name.to_owned()))?;
+        if h.origin == Origin::Config {
+            return Err(ManageError::ReadOnly(name.to_owned()));
+        }
+        Ok(h)
+    }
+
+    /// Replaces an API-created subscription's config; its cursor and delivery state carry over.
+    pub async fn update_subscription(
+        &self,
+        name: &str,
+        mut sub: SubscriptionConfig,
+    ) -> Result<Arc<SubscriptionHandle>, ManageError> {
+        let old = self.api_owned(name)?;
+        sub.name = name.to_owned();
+        self.check(&sub)?;
+        let SinkConfig::Webhook(w) = &mut sub.sink;
+        if w.secret.is_none() {
+            let SinkConfig::Webhook(old_w) = &old.config.sink;
+            w.secret = old_w.secret.clone();
+            w.previous_secrets = old_w.previous_secrets.clone();
+        }
+        self.persist(&sub).await?;
+        old.stop().await;
+        Ok(self.launch(sub, Origin::Api).await?)
+    }
+
+    /// Stops and removes an API-created subscription. Its delivery history stays in the store.
+    pub async fn delete_subscription(&self, name: &str) -> Result<(), ManageError> {
+        let old = self.api_owned(name)?;
+        self.store
+            .put_meta(&format!("{API_PREFIX}{name}"), "")
+            .await?;
+        old.stop().await;
+        self.subscriptions
+            .write()
+            .expect("subscriptions lock")
+            .remove(name);
+        Ok(())
+    }
+
+    /// Gives an API-created webhook subscription a new secret; the old one keeps signing for `overlap`.
+    pub async fn rotate_secret(
+        &self,
+        name: &str,
+        overlap: Duration,
+    ) -> Result<(String, Timestamp), ManageError> {
+        let old = self.api_owned(name)?;
+        let mut sub = old.config.clone();
+        let SinkConfig::Webhook(w) = &mut sub.sink;
+        let now = Timestamp::now();
+        let expires_at = now.plus(overlap);
+        w.previous_secrets.retain(|p| p.expires_at > now);
+        if let Some(current) = w.secret.take() {
+            w.previous_secrets.push(PreviousSecret {
+                secret: current,
+                expires_at,
+            });
+        }
+        let secret = generate_secret();
+        w.secret = Some(secret.clone());
+        self.persist(&sub).await?;
+        old.stop().await;
+        self.launch(sub, Origin::Api).await?;
+        Ok((secret, expires_at))
+    }
+
+    /// Delivers a synthetic `tributary.test` event through the subscription's sink, now, outside the log.
+    pub async fn send_test_event(&self, name: &str) -> Result<AttemptReport, ManageError> {
+        let h = self
+            .subscription(name)
+            .ok_or_else(|| ManageError::NotFound(name.to_owned()))?;
+        let now = Timestamp::now();
+        let data =
+            serde_json::json!({"message": "a test event from tributary", "subscription": name});
+        let id = EventId::of_json_event(
+            "tributary.test",
+            None,
+            &serde_json::json!({"at": now.to_rfc3339(), "data": data}),
+        );
+        let event = StoredEvent {
+            seq: 0,
+            source: "tributary".into(),
+            ingested_at: now,
+            event: NewEvent {
+                id,
+                kind: "tributary.test".into(),
+                key: None,
+                occurred_at: Some(now),
+                position: None,
+                payload: Vec::new(),
+                data,
+                tenant: h.config.tenant.clone(),
+                retracts: None,
+            },
+        };
+        let delivery = Delivery {
+            subscription: Arc::from(name),
+            message_id: format!("msg_test_{}", &id.to_hex()[..24]),
+            event: Arc::new(event),
+            attempt: 1,
+        };
+        Ok(h.sink.deliver(&delivery).await)
+    }
+
+    /// Queues these events for (re-)delivery to one subscription, now. Dead letters among them are removed.
+    pub async fn requeue(&self, name: &str, seqs: Vec<Seq>) -> Result<usize, ManageError> {
+        let h = self
+            .subscription(name)
+            .ok_or_else(|| ManageError::NotFound(name.to_owned()))?;
+        let n = seqs.len();
+        for chunk in seqs.chunks(10_000) {
+            h.send(Control::Requeue(chunk.to_vec())).await?;
+        }
+        Ok(n)
+    }
+}
