@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Creates or updates the Python venv at <repo>/.venv with the published Standard Webhooks verifiers
-# (standardwebhooks, svix) used by scripts/conformance_receiver.py. Safe to run repeatedly.
+# Creates or updates the Python venv at <repo>/.venv with the published peers the tests check against:
+# the Standard Webhooks verifiers (standardwebhooks, svix) used by scripts/conformance_receiver.py, and
+# ln-history's client (lnhistoryclient, with crc32c for its gossip_store writer) and coincurve
+# (libsecp256k1) used by the Lightning tests and scripts/make_gossip_fixtures.py. Safe to run repeatedly.
 # Prints the venv's python path on stdout (everything else goes to stderr).
 set -euo pipefail
 
@@ -12,8 +14,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" >&2
 fi
 
-# A no-op (and offline) when both are already installed.
-"$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks svix >&2
-"$venv/bin/python" -c 'import standardwebhooks.webhooks, svix.webhooks'
+# A no-op (and offline) when all are already installed.
+"$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks svix lnhistoryclient coincurve crc32c >&2
+"$venv/bin/python" -c 'import standardwebhooks.webhooks, svix.webhooks, lnhistoryclient.framing, coincurve, crc32c'
 
 echo "$venv/bin/python"

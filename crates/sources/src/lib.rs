@@ -2,7 +2,9 @@
 //!
 //! - [`json_event`]: the JSON event shape shared by the `http` and `file` sources, and its validation.
 //! - [`http`]: `POST /v1/sources/{name}/events` (served by the API crate; this crate parses and validates).
-//! - [`file`]: newline-delimited JSON events followed from a checkpointed byte offset.
+//! - [`file`](mod@file): newline-delimited JSON events followed from a checkpointed byte offset.
+//! - [`lightning`] (feature `lightning`): BOLT #7 gossip decoding, verification, ln-history ids, gossip
+//!   file formats and the channel graph in time.
 //!
 //! Every source is registered once, in [`SourceConfig`]; [`SourceConfig::build`] is the one place that
 //! turns a config into a running component.
@@ -10,6 +12,8 @@
 pub mod file;
 pub mod http;
 pub mod json_event;
+#[cfg(feature = "lightning")]
+pub mod lightning;
 
 use serde::{Deserialize, Serialize};
 use tributary_core::Source;
