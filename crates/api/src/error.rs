@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answer.
 #[derive(Debug)]
@@ -14,6 +15,30 @@ pub struct ApiError {
     pub code: &'static str,
     /// What was wrong and what to do.
     pub message: String,
+    /// Extra fields (for example the index and field of an invalid event).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// What was wrong and what to do.
+    pub message: String,
+    /// For `invalid_event`: the index of the first bad event in the request (absent for a single object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// For `invalid_event`: the offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -23,6 +48,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            extra: None,
         }
     }
     /// 404.
@@ -33,25 +59,54 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 422.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
 }
 
 impl From<tributary_core::StoreError> for ApiError {
     fn from(e: tributary_core::StoreError) -> Self {
         tracing::error!(error = %e, "store error answering an API request");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            e.to_string(),
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+    }
+}
+
+impl From<tributary_engine::ManageError> for ApiError {
+    fn from(e: tributary_engine::ManageError) -> Self {
+        use tributary_engine::ManageError as M;
+        match e {
+            M::Invalid(_) => Self::unprocessable("invalid_subscription", e.to_string()),
+            M::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            M::ReadOnly(_) => Self::new(StatusCode::CONFLICT, "read_only", e.to_string()),
+            M::NotFound(_) => Self::not_found(e.to_string()),
+            M::Store(s) => s.into(),
+            M::Node(_) => Self::unprocessable("invalid_subscription", e.to_string()),
+            M::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "worker_stopped", e.to_string()),
+        }
+    }
+}
+
+impl From<tributary_engine::tenants::TenantError> for ApiError {
+    fn from(e: tributary_engine::tenants::TenantError) -> Self {
+        use tributary_engine::tenants::TenantError as T;
+        match e {
+            T::InvalidName(_) => Self::unprocessable("invalid_tenant", e.to_string()),
+            T::Exists(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            T::NoTenant(_) | T::NoKey(_) => Self::not_found(e.to_string()),
+            T::Store(s) => s.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let mut detail = serde_json::Map::new();
+        detail.insert("code".into(), self.code.into());
+        detail.insert("message".into(), self.message.into());
+        if let Some(extra) = self.extra {
+            detail.extend(extra);
+        }
+        (self.status, Json(serde_json::json!({ "error": detail }))).into_response()
     }
 }

@@ -113,9 +113,7 @@ impl Receiver {
             total: AtomicU64::new(0),
             notify: Notify::new(),
         });
-        let app = Router::new()
-            .route("/hook", post(handle))
-            .with_state(inner.clone());
+        let app = Router::new().route("/hook", post(handle)).with_state(inner.clone());
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         tokio::spawn(async move {
@@ -123,11 +121,7 @@ impl Receiver {
                 .with_graceful_shutdown(async move { token.cancelled().await })
                 .await;
         });
-        Ok(Self {
-            addr,
-            inner,
-            shutdown,
-        })
+        Ok(Self { addr, inner, shutdown })
     }
 
     /// The URL to deliver to.
@@ -195,27 +189,18 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     let at = Timestamp::now();
     inner.total.fetch_add(1, Relaxed);
     let verified = match &inner.secret {
-        Some(secret) => {
-            tributary_sinks::verify_headers(secret, &headers, &body, Duration::from_secs(300), at)
-                .is_ok()
-        }
+        Some(secret) => tributary_sinks::verify_headers(secret, &headers, &body, Duration::from_secs(300), at).is_ok(),
         None => false,
     };
     if inner.secret.is_some() {
-        if verified {
-            &inner.verified
-        } else {
-            &inner.failed
-        }
-        .fetch_add(1, Relaxed);
+        if verified { &inner.verified } else { &inner.failed }.fetch_add(1, Relaxed);
     }
     let webhook_id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let data = &parsed["data"];
     let nth = {
         let mut seen = inner.seen.lock().expect("seen lock");

@@ -54,12 +54,7 @@ impl AttemptReport {
     }
 
     /// A failed attempt of the given class.
-    pub fn failed(
-        status: DeliveryStatus,
-        code: Option<u16>,
-        latency: Duration,
-        error: String,
-    ) -> Self {
+    pub fn failed(status: DeliveryStatus, code: Option<u16>, latency: Duration, error: String) -> Self {
         Self {
             status,
             code,

@@ -123,17 +123,13 @@ impl FilterConfig {
             }
             let path = p.path.split('.').map(str::to_owned).collect();
             let value = p.value.clone();
-            let need =
-                |v: Option<Value>| v.ok_or_else(|| format!("operator {:?} needs a value", p.op));
+            let need = |v: Option<Value>| v.ok_or_else(|| format!("operator {:?} needs a value", p.op));
             let op = match p.op.as_str() {
                 "eq" => need(value).map(Op::Eq),
                 "ne" => need(value).map(Op::Ne),
                 "in" => match value {
                     Some(Value::Array(items)) => Ok(Op::In(items)),
-                    _ => Err(
-                        "operator \"in\" needs an array value, e.g. value = [\"a\", \"b\"]"
-                            .to_owned(),
-                    ),
+                    _ => Err("operator \"in\" needs an array value, e.g. value = [\"a\", \"b\"]".to_owned()),
                 },
                 "exists" => match value {
                     None => Ok(Op::Exists(true)),
@@ -149,10 +145,7 @@ impl FilterConfig {
                         };
                         Ok(Op::Cmp(ord, p.op.ends_with('e'), v))
                     }
-                    _ => Err(format!(
-                        "operator {:?} needs a number or string value",
-                        p.op
-                    )),
+                    _ => Err(format!("operator {:?} needs a number or string value", p.op)),
                 },
                 other => {
                     err(
@@ -189,9 +182,7 @@ impl FilterConfig {
 }
 
 fn valid_segment(s: &str) -> bool {
-    s == "*"
-        || s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    s == "*" || s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Whether `kind` matches one dot-separated pattern.
@@ -326,21 +317,11 @@ mod tests {
             json!({"amount": 10, "p": {"s": "x"}, "l": [{"id": 3}]}),
         );
         assert!(filter(json!({"where": [{"path": "amount", "op": "gt", "value": 5}]})).matches(&e));
-        assert!(
-            !filter(json!({"where": [{"path": "amount", "op": "lt", "value": 10}]})).matches(&e)
-        );
-        assert!(
-            filter(json!({"where": [{"path": "amount", "op": "lte", "value": 10.0}]})).matches(&e)
-        );
-        assert!(
-            filter(json!({"where": [{"path": "p.s", "op": "in", "value": ["x", "y"]}]}))
-                .matches(&e)
-        );
+        assert!(!filter(json!({"where": [{"path": "amount", "op": "lt", "value": 10}]})).matches(&e));
+        assert!(filter(json!({"where": [{"path": "amount", "op": "lte", "value": 10.0}]})).matches(&e));
+        assert!(filter(json!({"where": [{"path": "p.s", "op": "in", "value": ["x", "y"]}]})).matches(&e));
         assert!(filter(json!({"where": [{"path": "l.0.id", "op": "eq", "value": 3}]})).matches(&e));
-        assert!(
-            filter(json!({"where": [{"path": "nope", "op": "exists", "value": false}]}))
-                .matches(&e)
-        );
+        assert!(filter(json!({"where": [{"path": "nope", "op": "exists", "value": false}]})).matches(&e));
         assert!(filter(json!({"where": [{"path": "p.s", "op": "ne", "value": "z"}]})).matches(&e));
         assert!(filter(json!({"keys": ["k1"]})).matches(&e));
         assert!(!filter(json!({"keys": ["k2"]})).matches(&e));

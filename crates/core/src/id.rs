@@ -94,11 +94,7 @@ impl FromStr for EventId {
         let err = || ParseIdError {
             got: s.chars().take(80).collect(),
         };
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(err());
         }
         let mut out = [0u8; 32];
@@ -141,10 +137,7 @@ mod tests {
     fn canonical_json_sorts_keys_and_drops_whitespace() {
         let mut out = Vec::new();
         canonical_json(&json!({"b": [1, {"z": 1, "a": "x"}], "a": null}), &mut out);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":null,"b":[1,{"a":"x","z":1}]}"#
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":null,"b":[1,{"a":"x","z":1}]}"#);
     }
 
     #[test]

@@ -182,9 +182,7 @@ impl DeliveryUpdate {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A durable write failed earlier; the store refuses writes until restarted.
-    #[error(
-        "store is poisoned after a failed write ({0}); restart tributary after fixing the disk"
-    )]
+    #[error("store is poisoned after a failed write ({0}); restart tributary after fixing the disk")]
     Poisoned(String),
     /// An I/O or engine error.
     #[error("store {op} failed: {source}")]
@@ -230,20 +228,11 @@ pub trait Store: Send + Sync + 'static {
     /// Notified with the last sequence number after every durable append.
     fn watch_seq(&self) -> tokio::sync::watch::Receiver<Seq>;
     /// The delivery state of a subscription (cursor 0 and nothing pending when new).
-    async fn subscription_state(&self, subscription: &str)
-    -> Result<SubscriptionState, StoreError>;
+    async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError>;
     /// Applies a delivery update atomically.
-    async fn commit_delivery(
-        &self,
-        subscription: &str,
-        update: DeliveryUpdate,
-    ) -> Result<(), StoreError>;
+    async fn commit_delivery(&self, subscription: &str, update: DeliveryUpdate) -> Result<(), StoreError>;
     /// Every attempt recorded for one event of a subscription.
-    async fn attempts(
-        &self,
-        subscription: &str,
-        seq: Seq,
-    ) -> Result<Vec<AttemptRecord>, StoreError>;
+    async fn attempts(&self, subscription: &str, seq: Seq) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Attempts of a subscription for events with `seq >= from`, in (seq, attempt) order, at most `limit`.
     async fn attempts_from(
         &self,
@@ -252,12 +241,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Dead letters of a subscription with `seq >= from`, at most `limit`.
-    async fn dead_letters(
-        &self,
-        subscription: &str,
-        from: Seq,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
     /// A small durable value (for example a generated signing secret).
     async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Every meta entry whose key starts with `prefix`, in key order.

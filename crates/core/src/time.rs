@@ -30,10 +30,7 @@ impl Timestamp {
 
     /// This time plus a duration.
     pub fn plus(self, d: std::time::Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(d.as_micros().min(i64::MAX as u128) as i64),
-        )
+        Self(self.0.saturating_add(d.as_micros().min(i64::MAX as u128) as i64))
     }
 
     /// Microseconds from `earlier` to `self`, zero if `earlier` is later.
@@ -43,9 +40,8 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2026-11-22T05:32:28Z`, `2026-11-22T06:32:28.5+01:00`).
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
-        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
-            format!("expected an RFC 3339 time such as 2026-11-22T05:32:28Z, got {s:?} ({e})")
-        })?;
+        let t = OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| format!("expected an RFC 3339 time such as 2026-11-22T05:32:28Z, got {s:?} ({e})"))?;
         Ok(Self((t.unix_timestamp_nanos() / 1_000) as i64))
     }
 

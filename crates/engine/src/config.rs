@@ -26,6 +26,34 @@ pub struct Config {
     /// Who receives which events.
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionConfig>,
+    /// When `/health` reports a subscription as degraded.
+    #[serde(default)]
+    pub health: HealthConfig,
+}
+
+/// `[health]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// A subscription with more events than this behind its cursor is `degraded`. Default 10,000.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: u64,
+    /// A subscription with more dead letters than this is `degraded`. Default 0.
+    #[serde(default)]
+    pub max_dead_letters: u64,
+}
+
+fn default_max_backlog() -> u64 {
+    10_000
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            max_backlog: default_max_backlog(),
+            max_dead_letters: 0,
+        }
+    }
 }
 
 /// Which storage backend to use.
@@ -118,13 +146,11 @@ impl Config {
     }
 
     fn from_figment(figment: Figment, file: String) -> Result<Self, ConfigError> {
-        let figment = figment
-            .merge(Env::prefixed("TRIBUTARY__").split("__"))
-            .merge(
-                Env::raw()
-                    .only(&["TRIBUTARY_ADMIN_KEY"])
-                    .map(|_| "node.admin_key".into()),
-            );
+        let figment = figment.merge(Env::prefixed("TRIBUTARY__").split("__")).merge(
+            Env::raw()
+                .only(&["TRIBUTARY_ADMIN_KEY"])
+                .map(|_| "node.admin_key".into()),
+        );
         let config: Config = figment.extract().map_err(|e| ConfigError {
             file: file.clone(),
             problems: e.into_iter().map(|e| figment_problem(&e)).collect(),
@@ -164,7 +190,10 @@ impl Config {
         let mut sub_names = HashSet::new();
         for (i, s) in self.subscriptions.iter().enumerate() {
             if !sub_names.insert(s.name.as_str()) {
-                out.push(format!("subscriptions[{i}].name: {:?} is used by another subscription; names must be unique", s.name));
+                out.push(format!(
+                    "subscriptions[{i}].name: {:?} is used by another subscription; names must be unique",
+                    s.name
+                ));
             }
             for (field, msg) in s.validate(&names) {
                 out.push(format!("subscriptions[{i}].{field}: {msg}"));
@@ -177,11 +206,7 @@ impl Config {
 fn figment_problem(e: &figment::Error) -> String {
     let path = e.path.join(".");
     let msg = e.kind.to_string();
-    if path.is_empty() {
-        msg
-    } else {
-        format!("{path}: {msg}")
-    }
+    if path.is_empty() { msg } else { format!("{path}: {msg}") }
 }
 
 #[cfg(test)]
@@ -238,8 +263,7 @@ allow_private_networks = true
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let err =
-            Config::from_toml(&EXAMPLE.replace("[node]", "[node]\ndata_dri = \"x\"")).unwrap_err();
+        let err = Config::from_toml(&EXAMPLE.replace("[node]", "[node]\ndata_dri = \"x\"")).unwrap_err();
         assert!(err.problems[0].contains("data_dri"), "{:?}", err.problems);
     }
 }

@@ -5,16 +5,20 @@
 //! - [`subscription`]: a subscription's config and its delivery worker (cursor over the log, retries,
 //!   per-key ordering, circuit breaker, rate limit, dead letters).
 //! - [`registry`]: subscriptions at run time (create, change, delete, rotate secrets, test, requeue).
+//! - [`metrics`]: every metric name and the helpers that emit them; the Prometheus recorder.
+//! - [`source_status`]: live source counters, kept by wrapping the store each source writes to.
 //! - [`tenants`]: tenants and their API keys (hashed, revocable), kept in the store.
 //! - [`node`]: starts the store, the sources and one delivery worker per subscription; shuts them down in
 //!   order (sources first, then deliveries drain within a grace period).
 
 pub mod config;
+pub mod metrics;
 pub mod node;
 pub mod registry;
+pub mod source_status;
 pub mod subscription;
 pub mod tenants;
 
-pub use config::{Config, ConfigError, NodeConfig};
+pub use config::{Config, ConfigError, HealthConfig, NodeConfig};
 pub use node::{Node, NodeError};
 pub use registry::{ManageError, Origin, SubscriptionHandle};

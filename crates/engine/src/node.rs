@@ -12,14 +12,16 @@
 
 use crate::config::{Config, StoreKind};
 use crate::registry::{Origin, SubscriptionHandle};
+use crate::source_status::{ObservedStore, SourceStatus};
 use crate::subscription::SubscriptionConfig;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tributary_core::{SourceContext, Store, StoreError};
-use tributary_sources::{BuiltSource, http::HttpSource};
+use tributary_sources::{BuiltSource, SourceConfig, http::HttpSource};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +45,27 @@ pub struct Node {
     pub config: Arc<Config>,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Push sources served by the API, by name.
-    pub http_sources: BTreeMap<String, HttpSource>,
+    /// Every source, by name.
+    pub sources: BTreeMap<String, SourceHandle>,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub(crate) subscriptions: RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>,
     sources_token: CancellationToken,
     pub(crate) workers_token: CancellationToken,
-    sources: TaskTracker,
+    source_tasks: TaskTracker,
     pub(crate) workers: TaskTracker,
+}
+
+/// One configured source.
+pub struct SourceHandle {
+    /// Its config.
+    pub config: SourceConfig,
+    /// Live counters.
+    pub status: Arc<SourceStatus>,
+    /// The store as this source writes to it (counted).
+    pub store: Arc<dyn Store>,
+    /// For push sources, the endpoint the API serves.
+    pub push: Option<HttpSource>,
 }
 
 /// Opens the store the config names.
@@ -68,42 +84,55 @@ impl Node {
     }
 
     /// Starts sources and workers (config-defined and API-created subscriptions) on an open store.
-    pub async fn start_with_store(
-        config: Config,
-        store: Arc<dyn Store>,
-    ) -> Result<Self, NodeError> {
+    pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, NodeError> {
+        let metrics = crate::metrics::install();
         let sources_token = CancellationToken::new();
-        let sources = TaskTracker::new();
-        let mut http_sources = BTreeMap::new();
+        let source_tasks = TaskTracker::new();
+        let mut sources = BTreeMap::new();
         for sc in &config.sources {
-            match sc.build() {
-                BuiltSource::Push(h) => {
-                    http_sources.insert(sc.name().to_owned(), h);
-                }
+            let status = Arc::new(SourceStatus::default());
+            let observed: Arc<dyn Store> = Arc::new(ObservedStore::new(store.clone(), sc.name(), status.clone()));
+            status.running.store(true, Relaxed);
+            let push = match sc.build() {
+                BuiltSource::Push(h) => Some(h),
                 BuiltSource::Task(task) => {
                     let cx = SourceContext {
                         name: sc.name().to_owned(),
-                        store: store.clone(),
+                        store: observed.clone(),
                         shutdown: sources_token.clone(),
                     };
-                    let name = sc.name().to_owned();
-                    sources.spawn(async move {
-                        if let Err(error) = task.run(cx).await {
-                            tracing::error!(source = %name, %error, "source stopped");
+                    let (name, status) = (sc.name().to_owned(), status.clone());
+                    source_tasks.spawn(async move {
+                        let result = task.run(cx).await;
+                        status.running.store(false, Relaxed);
+                        if let Err(error) = result {
+                            tracing::error!(source = %name, %error, "source stopped; fix the cause and restart tributary");
+                            *status.failure.lock().expect("failure lock") = Some(error.to_string());
                         }
                     });
+                    None
                 }
-            }
+            };
+            sources.insert(
+                sc.name().to_owned(),
+                SourceHandle {
+                    config: sc.clone(),
+                    status,
+                    store: observed,
+                    push,
+                },
+            );
         }
-        sources.close();
+        source_tasks.close();
         let node = Self {
             config: Arc::new(config),
             store,
-            http_sources,
+            sources,
+            metrics,
             subscriptions: RwLock::new(BTreeMap::new()),
             sources_token,
             workers_token: CancellationToken::new(),
-            sources,
+            source_tasks,
             workers: TaskTracker::new(),
         };
         let configured: Vec<SubscriptionConfig> = node.config.subscriptions.clone();
@@ -143,12 +172,9 @@ impl Node {
     pub async fn shutdown(&self) {
         let grace = self.config.node.shutdown_grace();
         self.sources_token.cancel();
-        if tokio::time::timeout(grace, self.sources.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, self.source_tasks.wait()).await.is_err() {
             tracing::warn!(
-                still_running = self.sources.len(),
+                still_running = self.source_tasks.len(),
                 "sources did not stop within the grace period"
             );
         }
@@ -158,15 +184,8 @@ impl Node {
             .await
             .is_err()
         {
-            let names: Vec<_> = self
-                .subscription_list()
-                .iter()
-                .map(|h| h.config.name.clone())
-                .collect();
-            tracing::warn!(
-                ?names,
-                "delivery workers did not stop within the grace period"
-            );
+            let names: Vec<_> = self.subscription_list().iter().map(|h| h.config.name.clone()).collect();
+            tracing::warn!(?names, "delivery workers did not stop within the grace period");
         }
     }
 }

@@ -15,8 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tributary_core::{
-    AttemptReport, Delivery, EventId, NewEvent, Seq, Sink, Store, StoreError, StoredEvent,
-    Timestamp,
+    AttemptReport, Delivery, EventId, NewEvent, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
 };
 use tributary_sinks::{PreviousSecret, SinkConfig, SinkContext, generate_secret};
 
@@ -79,10 +78,7 @@ pub enum ManageError {
 impl SubscriptionHandle {
     /// Sends a command to the worker.
     pub async fn send(&self, cmd: Control) -> Result<(), ManageError> {
-        self.control
-            .send(cmd)
-            .await
-            .map_err(|_| ManageError::Stopped)
+        self.control.send(cmd).await.map_err(|_| ManageError::Stopped)
     }
 
     async fn stop(&self) {
@@ -95,9 +91,7 @@ impl SubscriptionHandle {
 }
 
 /// API-created subscriptions kept in the store.
-pub(crate) async fn load_api_subscriptions(
-    store: &dyn Store,
-) -> Result<Vec<SubscriptionConfig>, StoreError> {
+pub(crate) async fn load_api_subscriptions(store: &dyn Store) -> Result<Vec<SubscriptionConfig>, StoreError> {
     let mut out = Vec::new();
     for (key, json) in store.meta_prefix(API_PREFIX).await? {
         match serde_json::from_str(&json) {
@@ -111,10 +105,7 @@ pub(crate) async fn load_api_subscriptions(
 }
 
 /// The generated signing secret of a subscription whose sink config names none: made once, kept in the store.
-pub(crate) async fn resolve_secret(
-    store: &dyn Store,
-    subscription: &str,
-) -> Result<String, StoreError> {
+pub(crate) async fn resolve_secret(store: &dyn Store, subscription: &str) -> Result<String, StoreError> {
     let key = format!("subscription/{subscription}/secret");
     if let Some(s) = store.get_meta(&key).await? {
         return Ok(s);
@@ -145,19 +136,9 @@ impl Node {
         })?;
         let status = Arc::new(SubscriptionStatus::default());
         let (control, control_rx) = mpsc::channel(64);
-        let worker = Worker::new(
-            sub.clone(),
-            sink.clone(),
-            self.store.clone(),
-            status.clone(),
-        )
-        .await?;
+        let worker = Worker::new(sub.clone(), sink.clone(), self.store.clone(), status.clone()).await?;
         let stop = self.workers_token.child_token();
-        let (token, grace, name) = (
-            stop.clone(),
-            self.config.node.shutdown_grace(),
-            sub.name.clone(),
-        );
+        let (token, grace, name) = (stop.clone(), self.config.node.shutdown_grace(), sub.name.clone());
         let task = self.workers.spawn(async move {
             if let Err(error) = worker.run(token, grace, control_rx).await {
                 tracing::error!(subscription = %name, %error, "delivery worker stopped; deliveries resume from the cursor after restart");
@@ -195,9 +176,7 @@ impl Node {
 
     async fn persist(&self, sub: &SubscriptionConfig) -> Result<(), StoreError> {
         let json = serde_json::to_string(sub).expect("subscription configs serialize");
-        self.store
-            .put_meta(&format!("{API_PREFIX}{}", sub.name), &json)
-            .await
+        self.store.put_meta(&format!("{API_PREFIX}{}", sub.name), &json).await
     }
 
     /// Creates and starts a subscription (kept across restarts). A webhook without a secret gets one.
@@ -250,23 +229,14 @@ impl Node {
     /// Stops and removes an API-created subscription. Its delivery history stays in the store.
     pub async fn delete_subscription(&self, name: &str) -> Result<(), ManageError> {
         let old = self.api_owned(name)?;
-        self.store
-            .put_meta(&format!("{API_PREFIX}{name}"), "")
-            .await?;
+        self.store.put_meta(&format!("{API_PREFIX}{name}"), "").await?;
         old.stop().await;
-        self.subscriptions
-            .write()
-            .expect("subscriptions lock")
-            .remove(name);
+        self.subscriptions.write().expect("subscriptions lock").remove(name);
         Ok(())
     }
 
     /// Gives an API-created webhook subscription a new secret; the old one keeps signing for `overlap`.
-    pub async fn rotate_secret(
-        &self,
-        name: &str,
-        overlap: Duration,
-    ) -> Result<(String, Timestamp), ManageError> {
+    pub async fn rotate_secret(&self, name: &str, overlap: Duration) -> Result<(String, Timestamp), ManageError> {
         let old = self.api_owned(name)?;
         let mut sub = old.config.clone();
         let SinkConfig::Webhook(w) = &mut sub.sink;
@@ -293,8 +263,7 @@ impl Node {
             .subscription(name)
             .ok_or_else(|| ManageError::NotFound(name.to_owned()))?;
         let now = Timestamp::now();
-        let data =
-            serde_json::json!({"message": "a test event from tributary", "subscription": name});
+        let data = serde_json::json!({"message": "a test event from tributary", "subscription": name});
         let id = EventId::of_json_event(
             "tributary.test",
             None,

@@ -193,10 +193,7 @@ impl<'a> Tenants<'a> {
 
     /// The tenant a bearer key acts as, if it is a valid, unrevoked tenant key.
     pub async fn authenticate(&self, key: &str) -> Result<Option<String>, TenantError> {
-        let Some(id) = key
-            .strip_prefix("trb_")
-            .and_then(|rest| rest.split('_').next())
-        else {
+        let Some(id) = key.strip_prefix("trb_").and_then(|rest| rest.split('_').next()) else {
             return Ok(None);
         };
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -69,9 +69,7 @@ pub struct RefusedAddress {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The SSRF guard refused the destination. Permanent until the config changes.
-    #[error(
-        "{url}: {refused}; set allow_private_networks = true on the subscription sink to allow it"
-    )]
+    #[error("{url}: {refused}; set allow_private_networks = true on the subscription sink to allow it")]
     Refused {
         /// The request URL (password removed).
         url: String,
@@ -155,12 +153,7 @@ impl GuardedClient {
     /// POSTs `body` with `headers` to `url`, refusing guarded addresses, never following redirects. Reads
     /// the response body far enough to keep its start; a body that fails after the status line arrived does
     /// not turn the response into an error.
-    pub async fn post(
-        &self,
-        url: &Url,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Result<HttpResponse, HttpError> {
+    pub async fn post(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<HttpResponse, HttpError> {
         if !self.config.allow_private_networks {
             // reqwest skips the resolver for IP literals, so check them here.
             if let Some(ip) = literal_ip(url)
@@ -172,13 +165,7 @@ impl GuardedClient {
                 });
             }
         }
-        let sent = self
-            .inner
-            .post(url.clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
+        let sent = self.inner.post(url.clone()).headers(headers).body(body).send().await;
         let mut response = match sent {
             Ok(response) => response,
             Err(error) => return Err(self.classify_error(url, error)),
@@ -258,10 +245,7 @@ pub fn shown_url(url: &Url) -> String {
 fn literal_ip(url: &Url) -> Option<IpAddr> {
     // The URL parser has already normalised IPv4 forms (`http://2130706433/`) to dotted quads.
     let host = url.host_str()?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     host.parse().ok()
 }
 
@@ -302,8 +286,7 @@ impl Resolve for GuardedResolver {
         let allow = self.allow_private_networks;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if allow {
                 return Ok(Box::new(resolved.into_iter()) as Addrs);
             }
@@ -313,10 +296,7 @@ impl Resolve for GuardedResolver {
                 .filter(|addr| match refused_reason(addr.ip()) {
                     None => true,
                     Some(reason) => {
-                        first_refused.get_or_insert(RefusedAddress {
-                            ip: addr.ip(),
-                            reason,
-                        });
+                        first_refused.get_or_insert(RefusedAddress { ip: addr.ip(), reason });
                         false
                     }
                 })
@@ -449,9 +429,6 @@ mod tests {
             assert_eq!(refused_reason(ip), None, "{ip} should be allowed");
         }
         assert_eq!(refused_reason("10.0.0.5".parse().unwrap()), Some("private"));
-        assert_eq!(
-            refused_reason("::ffff:127.0.0.1".parse().unwrap()),
-            Some("loopback")
-        );
+        assert_eq!(refused_reason("::ffff:127.0.0.1".parse().unwrap()), Some("loopback"));
     }
 }

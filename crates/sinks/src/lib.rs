@@ -18,8 +18,8 @@ use std::sync::Arc;
 use tributary_core::Sink;
 
 pub use webhook::{
-    PreviousSecret, SecretError, VerifyError, WebhookConfig, WebhookSecret, WebhookSink,
-    generate_secret, sign, verify, verify_headers,
+    PreviousSecret, SecretError, VerifyError, WebhookConfig, WebhookSecret, WebhookSink, generate_secret, sign, verify,
+    verify_headers,
 };
 
 /// The configuration of one subscription's sink: `[subscriptions.sink] type = "webhook"`.

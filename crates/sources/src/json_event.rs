@@ -29,11 +29,9 @@ const FIELDS: &str = "kind, data, id, key, occurred_at";
 pub fn valid_kind(kind: &str) -> bool {
     !kind.is_empty()
         && kind.len() <= 256
-        && kind.split('.').all(|s| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        })
+        && kind
+            .split('.')
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
 /// Validates one JSON value as an event.
@@ -46,20 +44,14 @@ pub fn parse_item(value: Value, index: Option<usize>) -> Result<NewEvent, ItemEr
     let Value::Object(mut obj) = value else {
         return Err(err(
             None,
-            format!(
-                "expected a JSON object with fields {FIELDS}, got {}",
-                type_name(&value)
-            ),
+            format!("expected a JSON object with fields {FIELDS}, got {}", type_name(&value)),
         ));
     };
     if let Some(unknown) = obj
         .keys()
         .find(|k| !matches!(k.as_str(), "kind" | "data" | "id" | "key" | "occurred_at"))
     {
-        return Err(err(
-            Some(unknown),
-            format!("unknown field, expected one of {FIELDS}"),
-        ));
+        return Err(err(Some(unknown), format!("unknown field, expected one of {FIELDS}")));
     }
     let kind = match obj.remove("kind") {
         Some(Value::String(k)) if valid_kind(&k) => k,
@@ -83,15 +75,12 @@ pub fn parse_item(value: Value, index: Option<usize>) -> Result<NewEvent, ItemEr
         .remove("data")
         .ok_or_else(|| err(Some("data"), "missing required field".to_owned()))?;
     let key = take_opt_string(&mut obj, "key").map_err(|m| err(Some("key"), m))?;
-    let occurred_at =
-        match take_opt_string(&mut obj, "occurred_at").map_err(|m| err(Some("occurred_at"), m))? {
-            Some(s) => Some(Timestamp::parse_rfc3339(&s).map_err(|m| err(Some("occurred_at"), m))?),
-            None => None,
-        };
+    let occurred_at = match take_opt_string(&mut obj, "occurred_at").map_err(|m| err(Some("occurred_at"), m))? {
+        Some(s) => Some(Timestamp::parse_rfc3339(&s).map_err(|m| err(Some("occurred_at"), m))?),
+        None => None,
+    };
     let id = match take_opt_string(&mut obj, "id").map_err(|m| err(Some("id"), m))? {
-        Some(s) => s
-            .parse::<EventId>()
-            .map_err(|e| err(Some("id"), e.to_string()))?,
+        Some(s) => s.parse::<EventId>().map_err(|e| err(Some("id"), e.to_string()))?,
         None => EventId::of_json_event(&kind, key.as_deref(), &data),
     };
     Ok(NewEvent {
@@ -164,7 +153,10 @@ mod tests {
             one[0].id,
             EventId::of_json_event("a.b", None, &serde_json::json!({"x": 1}))
         );
-        let many = parse_body(br#"[{"kind":"a","data":1,"key":"k"},{"kind":"b","data":null,"occurred_at":"2026-01-01T00:00:00Z"}]"#).unwrap();
+        let many = parse_body(
+            br#"[{"kind":"a","data":1,"key":"k"},{"kind":"b","data":null,"occurred_at":"2026-01-01T00:00:00Z"}]"#,
+        )
+        .unwrap();
         assert_eq!(many.len(), 2);
         assert_eq!(many[0].key.as_deref(), Some("k"));
         assert!(many[1].occurred_at.is_some());
@@ -183,12 +175,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("ocurred_at"));
         let e = parse_body(br#"[{"kind":"a","data":1,"occurred_at":"yesterday"}]"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("occurred_at"));
-        assert!(
-            parse_body(b"not json")
-                .unwrap_err()
-                .message
-                .contains("not valid JSON")
-        );
+        assert!(parse_body(b"not json").unwrap_err().message.contains("not valid JSON"));
         assert!(parse_body(b"[]").is_err());
     }
 }

@@ -45,6 +45,28 @@ impl SourceConfig {
         }
     }
 
+    /// Tenants that may read this source's events (`*` = all).
+    pub fn tenants(&self) -> &[String] {
+        match self {
+            Self::Http(c) => &c.tenants,
+            Self::File(c) => &c.tenants,
+        }
+    }
+
+    /// Whether `tenant` may read this source's events.
+    pub fn shared_with(&self, tenant: &str) -> bool {
+        self.tenants().iter().any(|t| t == "*" || t == tenant)
+    }
+
+    /// After how long without progress the source counts as stalled.
+    pub fn stall_after(&self) -> Option<std::time::Duration> {
+        let ms = match self {
+            Self::Http(c) => c.stall_after_ms,
+            Self::File(c) => c.stall_after_ms,
+        };
+        ms.map(std::time::Duration::from_millis)
+    }
+
     /// The `type` tag as written in the config.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -11,12 +11,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
 use tributary_core::store::{
-    AppendBatch, AppendItem, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate,
-    Pending, SubscriptionState,
+    AppendBatch, AppendItem, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, Pending,
+    SubscriptionState,
 };
-use tributary_core::{
-    EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent, Timestamp,
-};
+use tributary_core::{EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent, Timestamp};
 
 /// An in-memory store.
 pub struct MemoryStore {
@@ -134,8 +132,7 @@ impl Store for MemoryStore {
             }
         }
         if let Some(cp) = batch.checkpoint {
-            st.checkpoints
-                .insert((batch.source, cp.partition), cp.position);
+            st.checkpoints.insert((batch.source, cp.partition), cp.position);
         }
         let last = st.events.len() as Seq;
         drop(st);
@@ -202,10 +199,7 @@ impl Store for MemoryStore {
         self.seq_tx.subscribe()
     }
 
-    async fn subscription_state(
-        &self,
-        subscription: &str,
-    ) -> Result<SubscriptionState, StoreError> {
+    async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError> {
         let st = self.lock();
         Ok(match st.subscriptions.get(subscription) {
             Some(s) => SubscriptionState {
@@ -217,11 +211,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn commit_delivery(
-        &self,
-        subscription: &str,
-        update: DeliveryUpdate,
-    ) -> Result<(), StoreError> {
+    async fn commit_delivery(&self, subscription: &str, update: DeliveryUpdate) -> Result<(), StoreError> {
         let mut st = self.writable()?;
         if update.is_empty() {
             return Ok(());
@@ -251,11 +241,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn attempts(
-        &self,
-        subscription: &str,
-        seq: Seq,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
+    async fn attempts(&self, subscription: &str, seq: Seq) -> Result<Vec<AttemptRecord>, StoreError> {
         let st = self.lock();
         let Some(sub) = st.subscriptions.get(subscription) else {
             return Ok(Vec::new());
@@ -294,22 +280,12 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn dead_letters(
-        &self,
-        subscription: &str,
-        from: Seq,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let st = self.lock();
         let Some(sub) = st.subscriptions.get(subscription) else {
             return Ok(Vec::new());
         };
-        Ok(sub
-            .dead
-            .range(from..)
-            .take(limit)
-            .map(|(_, d)| d.clone())
-            .collect())
+        Ok(sub.dead.range(from..).take(limit).map(|(_, d)| d.clone()).collect())
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -317,9 +293,7 @@ impl Store for MemoryStore {
     }
 
     async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.writable()?
-            .meta
-            .insert(key.to_owned(), value.to_owned());
+        self.writable()?.meta.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use tributary_core::store::{
-    AppendBatch, AppendItem, AttemptOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate,
-    Pending, SubscriptionState,
+    AppendBatch, AppendItem, AttemptOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, Pending,
+    SubscriptionState,
 };
 use tributary_core::{EventId, NewEvent, Observation, Reject, Seq, Store, Timestamp};
 use tributary_store::{FjallStore, MemoryStore};
@@ -168,9 +168,7 @@ impl Model {
         for a in &u.attempts {
             s.attempts.insert((a.seq, a.attempt), a.clone());
         }
-        u.pending_remove
-            .iter()
-            .for_each(|q| drop(s.pending.remove(q)));
+        u.pending_remove.iter().for_each(|q| drop(s.pending.remove(q)));
         for p in &u.pending_put {
             s.pending.insert(p.seq, p.clone());
         }
@@ -239,10 +237,7 @@ fn update(op: &Op, t: Timestamp) -> DeliveryUpdate {
 /// Everything a store answers, compared with the model.
 async fn check(store: &dyn Store, m: &Model) -> Result<(), TestCaseError> {
     let all = store.read_from(0, usize::MAX).await.unwrap();
-    let got: Vec<_> = all
-        .iter()
-        .map(|e| (e.source.clone(), e.event.clone()))
-        .collect();
+    let got: Vec<_> = all.iter().map(|e| (e.source.clone(), e.event.clone())).collect();
     prop_assert_eq!(&got, &m.events);
     prop_assert!(all.iter().enumerate().all(|(i, e)| e.seq == i as Seq + 1));
     prop_assert_eq!(store.last_seq(), m.events.len() as Seq);
@@ -286,10 +281,7 @@ async fn check(store: &dyn Store, m: &Model) -> Result<(), TestCaseError> {
         };
         prop_assert_eq!(store.subscription_state(sub).await.unwrap(), want);
         let dead: Vec<_> = s.dead.values().cloned().collect();
-        prop_assert_eq!(
-            &store.dead_letters(sub, 0, usize::MAX).await.unwrap(),
-            &dead
-        );
+        prop_assert_eq!(&store.dead_letters(sub, 0, usize::MAX).await.unwrap(), &dead);
         let from5: Vec<_> = s.dead.range(5..).take(2).map(|(_, d)| d.clone()).collect();
         prop_assert_eq!(store.dead_letters(sub, 5, 2).await.unwrap(), from5);
         for seq in 1..12 {
@@ -300,20 +292,12 @@ async fn check(store: &dyn Store, m: &Model) -> Result<(), TestCaseError> {
     }
     for k in 0..3 {
         let key = format!("key{k}");
-        prop_assert_eq!(
-            store.get_meta(&key).await.unwrap(),
-            m.meta.get(&key).cloned()
-        );
+        prop_assert_eq!(store.get_meta(&key).await.unwrap(), m.meta.get(&key).cloned());
     }
     Ok(())
 }
 
-async fn apply(
-    store: &dyn Store,
-    m: &mut Model,
-    op: &Op,
-    t: Timestamp,
-) -> Result<(), TestCaseError> {
+async fn apply(store: &dyn Store, m: &mut Model, op: &Op, t: Timestamp) -> Result<(), TestCaseError> {
     match op {
         Op::Append {
             source,
@@ -363,9 +347,7 @@ fn open(dir: &Path) -> Arc<FjallStore> {
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let mut fjall = Some(open(dir.path()));

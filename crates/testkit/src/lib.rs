@@ -103,29 +103,19 @@ impl TestNode {
     fn signal(&mut self, sig: &str) -> Option<i32> {
         let mut c = self.child.take()?;
         let pid = c.id().to_string();
-        Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("send signal");
+        Command::new("kill").args([sig, &pid]).status().expect("send signal");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = c.try_wait().expect("try_wait") {
                 return status.code();
             }
-            assert!(
-                Instant::now() < deadline,
-                "node did not exit within 30 s of SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "node did not exit within 30 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// POSTs a JSON body to a source; returns status and parsed body.
-    pub async fn post_events(
-        &self,
-        source: &str,
-        body: &serde_json::Value,
-    ) -> (u16, serde_json::Value) {
+    pub async fn post_events(&self, source: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let resp = self
             .client
             .post(format!("{}/v1/sources/{source}/events", self.url))

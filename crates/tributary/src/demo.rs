@@ -47,8 +47,7 @@ const ADMIN_KEY: &str = "demo-admin-key";
 
 /// Runs the demo; `json` prints the report as JSON instead of text.
 pub async fn run(json_out: bool) -> anyhow::Result<()> {
-    let dir =
-        tempfile::tempdir().context("cannot create a temporary directory for the demo store")?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory for the demo store")?;
     let secret = tributary_sinks::generate_secret();
     let receiver = Receiver::start(Some(secret.clone()), true)
         .await
@@ -77,10 +76,7 @@ allow_private_networks = true
         url = receiver.url(),
     ))?;
     if !json_out {
-        println!(
-            "tributary demo: node on a temporary store in {}",
-            dir.path().display()
-        );
+        println!("tributary demo: node on a temporary store in {}", dir.path().display());
         println!("  receiver verifying signatures at {}", receiver.url());
     }
     let running = RunningNode::start(config).await?;
@@ -197,13 +193,9 @@ allow_private_networks = true
         println!();
         println!("next:");
         println!("  ./scripts/test.sh                         run every test against real peers");
-        println!(
-            "  cp config/tributary.example.toml my.toml  point a subscription at your endpoint"
-        );
+        println!("  cp config/tributary.example.toml my.toml  point a subscription at your endpoint");
         println!("  cargo run --release -- run --config my.toml");
-        println!(
-            "  cargo run --release -- bench --quick      measure ingest and delivery on this machine"
-        );
+        println!("  cargo run --release -- bench --quick      measure ingest and delivery on this machine");
     }
     if !all_delivered || !report.ok() {
         bail!(

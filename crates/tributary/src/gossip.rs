@@ -3,8 +3,7 @@
 use tributary_core::EventId;
 
 /// Real mainnet gossip, one hex message per line (see `fixtures/lightning/README.md`).
-pub const SAMPLE_HEX: &str =
-    include_str!("../../../fixtures/lightning/cln_gossip_store_sample.hex");
+pub const SAMPLE_HEX: &str = include_str!("../../../fixtures/lightning/cln_gossip_store_sample.hex");
 
 /// ln-history's canonical gossip id: sha256 of `CompactSize(len(body)) ‖ type (2 bytes BE) ‖ body`, where
 /// `msg` is the type-prefixed message. As `lnhistoryclient.framing.canonical_gossip_id` computes it.

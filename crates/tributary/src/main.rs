@@ -59,8 +59,7 @@ fn init_logging(json: bool, default: &str) {
     use std::io::IsTerminal;
     // The storage engine's own info lines (flushes, compactions) are noise for operators.
     let default = format!("{default},fjall=warn,lsm_tree=warn");
-    let filter =
-        EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -113,12 +112,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tributary::node::run(config).await
         }
         Command::Demo { json } => tributary::demo::run(json).await,
-        Command::Bench {
-            quick,
-            only,
-            out,
-            json,
-        } => tributary::bench::run(quick, only, out, json).await,
+        Command::Bench { quick, only, out, json } => tributary::bench::run(quick, only, out, json).await,
         Command::Validate { config } => {
             let c = tributary_engine::Config::load(&config)?;
             println!(

@@ -24,22 +24,14 @@ impl RunningNode {
         let data_dir = config.node.data_dir.clone();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {listen}: is another process using it? change [node] listen"
-                )
-            })?;
+            .with_context(|| format!("cannot listen on {listen}: is another process using it? change [node] listen"))?;
         let addr = listener.local_addr()?;
         let node = Node::start(config)
             .await
             .with_context(|| format!("cannot start the node (data_dir {})", data_dir.display()))?;
         let node = Arc::new(node);
         let api_stop = CancellationToken::new();
-        let api = tokio::spawn(tributary_api::serve(
-            node.clone(),
-            listener,
-            api_stop.clone(),
-        ));
+        let api = tokio::spawn(tributary_api::serve(node.clone(), listener, api_stop.clone()));
         Ok(Self {
             node,
             addr,

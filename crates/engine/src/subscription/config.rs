@@ -159,11 +159,7 @@ impl SubscriptionConfig {
             ));
         }
         if let Err(errors) = self.filter.compile() {
-            out.extend(
-                errors
-                    .into_iter()
-                    .map(|e| (format!("filter.{}", e.at), e.message)),
-            );
+            out.extend(errors.into_iter().map(|e| (format!("filter.{}", e.at), e.message)));
         }
         for (i, s) in self.filter.sources.iter().enumerate() {
             if !source_names.contains(s.as_str()) {
@@ -193,10 +189,7 @@ impl SubscriptionConfig {
         if !(0.0..=1.0).contains(&self.retry.jitter) {
             out.push((
                 "retry.jitter".into(),
-                format!(
-                    "expected a fraction between 0 and 1, got {}",
-                    self.retry.jitter
-                ),
+                format!("expected a fraction between 0 and 1, got {}", self.retry.jitter),
             ));
         }
         if self.max_in_flight == 0 {
@@ -211,10 +204,7 @@ impl SubscriptionConfig {
             ));
         }
         if self.circuit_breaker.failure_threshold == 0 {
-            out.push((
-                "circuit_breaker.failure_threshold".into(),
-                "expected at least 1".into(),
-            ));
+            out.push(("circuit_breaker.failure_threshold".into(), "expected at least 1".into()));
         }
         out
     }

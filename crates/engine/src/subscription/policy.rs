@@ -30,11 +30,7 @@ impl RetryPolicy {
 
     /// The wait before the next attempt after `attempts_made` failed ones, or None when exhausted.
     /// Jitter spreads the delay by ±`jitter`; a `Retry-After` longer than that is honoured (capped at 24 h).
-    pub fn next_delay(
-        &self,
-        attempts_made: u32,
-        retry_after: Option<Duration>,
-    ) -> Option<Duration> {
+    pub fn next_delay(&self, attempts_made: u32, retry_after: Option<Duration>) -> Option<Duration> {
         let base = *self.delays.get(attempts_made as usize)?;
         let spread = if base.is_zero() || self.jitter == 0.0 {
             base
@@ -131,8 +127,7 @@ impl CircuitBreaker {
                 }
             }
             (State::HalfOpen { .. }, true) => {
-                self.cooldown =
-                    (self.cooldown * 2).min(Duration::from_millis(self.cfg.max_cooldown_ms));
+                self.cooldown = (self.cooldown * 2).min(Duration::from_millis(self.cfg.max_cooldown_ms));
                 self.state = State::Open {
                     until: now + self.cooldown,
                 };
@@ -185,10 +180,7 @@ mod tests {
         });
         assert_eq!(p.max_attempts(), 2);
         let d = p.next_delay(1, None).unwrap();
-        assert!(
-            d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
-            "{d:?}"
-        );
+        assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12), "{d:?}");
         assert_eq!(
             p.next_delay(1, Some(Duration::from_secs(60))),
             Some(Duration::from_secs(60))

@@ -10,8 +10,10 @@ pub struct SubscriptionStatus {
     pub delivered: AtomicU64,
     /// Failed attempts (retriable or rejected).
     pub failed_attempts: AtomicU64,
-    /// Events dead-lettered.
+    /// Events dead-lettered since start.
     pub dead_lettered: AtomicU64,
+    /// Dead letters in the store now.
+    pub dead_letters: AtomicU64,
     /// Deliveries in flight.
     pub in_flight: AtomicU64,
     /// Deliveries waiting for a retry or for their key.
@@ -33,6 +35,8 @@ pub struct StatusSnapshot {
     pub failed_attempts: u64,
     /// Dead letters since start.
     pub dead_lettered: u64,
+    /// Dead letters in the store now.
+    pub dead_letters: u64,
     /// In flight now.
     pub in_flight: u64,
     /// Waiting for a retry or their key.
@@ -52,6 +56,7 @@ impl SubscriptionStatus {
             delivered: self.delivered.load(Relaxed),
             failed_attempts: self.failed_attempts.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
+            dead_letters: self.dead_letters.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             pending: self.pending.load(Relaxed),
             cursor: self.cursor.load(Relaxed),

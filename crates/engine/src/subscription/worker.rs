@@ -27,8 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tributary_core::store::{AttemptRecord, DeadLetter, DeliveryUpdate, Pending};
 use tributary_core::{
-    AttemptReport, Delivery, DeliveryStatus, EventId, Filter, Seq, Sink, Store, StoreError,
-    StoredEvent, Timestamp,
+    AttemptReport, Delivery, DeliveryStatus, EventId, Filter, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
 };
 
 /// Operator commands.
@@ -40,6 +39,8 @@ pub enum Control {
     Resume,
     /// Deliver these events again, now (replay, dead-letter replay). Their dead letters are removed.
     Requeue(Vec<Seq>),
+    /// Delete these dead letters without delivering them.
+    Purge(Vec<Seq>),
 }
 
 /// The stable idempotency id of (subscription, event): `msg_` + 32 hex characters of
@@ -96,6 +97,8 @@ pub struct Worker {
     /// Pending entries with an attempt in flight.
     pending_in_flight: HashSet<Seq>,
     in_flight: JoinSet<Done>,
+    /// Sequence numbers in the dead-letter store (so the count stays exact across replays and purges).
+    dead: BTreeSet<Seq>,
 
     /// The cursor of the last delivery update handed to the store.
     submitted_cursor: Seq,
@@ -161,6 +164,7 @@ impl Worker {
             due: BTreeSet::new(),
             pending_in_flight: HashSet::new(),
             in_flight: JoinSet::new(),
+            dead: BTreeSet::new(),
             submitted_cursor: state.cursor,
             committing: None,
             update: DeliveryUpdate::default(),
@@ -170,6 +174,14 @@ impl Worker {
         for p in state.pending {
             w.pending_insert(p);
         }
+        let mut from = 0;
+        loop {
+            let page = w.store.dead_letters(&w.name, from, 10_000).await?;
+            let Some(last) = page.last().map(|d| d.seq) else { break };
+            w.dead.extend(page.iter().map(|d| d.seq));
+            from = last + 1;
+        }
+        w.status.dead_letters.store(w.dead.len() as u64, Relaxed);
         w.status.cursor.store(w.submitted_cursor, Relaxed);
         w.refresh_status();
         Ok(w)
@@ -207,6 +219,14 @@ impl Worker {
                     Some(Control::Pause) => self.set_paused(true),
                     Some(Control::Resume) => self.set_paused(false),
                     Some(Control::Requeue(seqs)) => self.requeue(seqs).await?,
+                    Some(Control::Purge(seqs)) => {
+                        for seq in seqs {
+                            if self.dead.remove(&seq) {
+                                self.update.dead_remove.push(seq);
+                                self.status.dead_letters.fetch_sub(1, Relaxed);
+                            }
+                        }
+                    }
                     None => {}
                 },
                 // Always armed: an append that lands between reading and waiting is not missed, because
@@ -260,6 +280,9 @@ impl Worker {
         let now = Timestamp::now();
         for seq in seqs {
             self.update.dead_remove.push(seq);
+            if self.dead.remove(&seq) {
+                self.status.dead_letters.fetch_sub(1, Relaxed);
+            }
             if let Some(p) = self.pending.get(&seq).cloned() {
                 if !self.pending_in_flight.contains(&seq) {
                     self.pending_insert(Pending { due_at: now, ..p });
@@ -333,9 +356,7 @@ impl Worker {
             // 2. A window event ready to go.
             if next_pending.is_none() && self.ready.is_empty() {
                 if self.window.len() >= window_cap || !self.read_more().await? {
-                    return Ok(due.map(|(at, _)| {
-                        now + Duration::from_micros(at.saturating_sub(wall.0).max(0) as u64)
-                    }));
+                    return Ok(due.map(|(at, _)| now + Duration::from_micros(at.saturating_sub(wall.0).max(0) as u64)));
                 }
                 continue;
             }
@@ -351,11 +372,7 @@ impl Worker {
             match next_pending {
                 Some(seq) => {
                     self.due.remove(&due.expect("due entry exists"));
-                    let p = self
-                        .pending
-                        .get(&seq)
-                        .cloned()
-                        .expect("due entries are pending");
+                    let p = self.pending.get(&seq).cloned().expect("due entries are pending");
                     match self.store.get_seq(seq).await? {
                         Some(event) => {
                             self.pending_in_flight.insert(seq);
@@ -466,10 +483,13 @@ impl Worker {
             latency_us: r.latency.as_micros() as u64,
             error: r.error.clone(),
         });
-        if self
-            .breaker
-            .record(r.status == DeliveryStatus::Retriable, now)
-        {
+        let outcome = match r.status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Retriable => "retriable",
+            DeliveryStatus::Rejected => "rejected",
+        };
+        crate::metrics::attempt(&self.name, d.attempt == 1, outcome, r.code);
+        if self.breaker.record(r.status == DeliveryStatus::Retriable, now) {
             tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "circuit breaker opened after repeated failures; probing again later");
         }
         let key = d.event.event.key.clone().filter(|_| self.per_key);
@@ -479,6 +499,8 @@ impl Worker {
         match r.status {
             DeliveryStatus::Delivered => {
                 self.status.delivered.fetch_add(1, Relaxed);
+                let latency = Timestamp::now().micros_since(d.event.ingested_at);
+                crate::metrics::delivered(&self.name, Duration::from_micros(latency));
                 self.settle(&d, key.as_deref());
             }
             DeliveryStatus::Retriable => {
@@ -514,7 +536,10 @@ impl Worker {
                             }
                         }
                     }
-                    None => self.dead_letter(&d, key.as_deref(), "retries exhausted"),
+                    None => {
+                        crate::metrics::dead_lettered(&self.name, "exhausted");
+                        self.dead_letter(&d, key.as_deref(), "retries exhausted")
+                    }
                 }
             }
             DeliveryStatus::Rejected if r.gone => {
@@ -549,6 +574,7 @@ impl Worker {
             }
             DeliveryStatus::Rejected => {
                 self.status.failed_attempts.fetch_add(1, Relaxed);
+                crate::metrics::dead_lettered(&self.name, "rejected");
                 self.dead_letter(&d, key.as_deref(), "rejected by the receiver");
             }
         }
@@ -557,6 +583,8 @@ impl Worker {
 
     fn dead_letter(&mut self, d: &Done, key: Option<&str>, why: &str) {
         self.status.dead_lettered.fetch_add(1, Relaxed);
+        self.status.dead_letters.fetch_add(1, Relaxed);
+        self.dead.insert(d.seq);
         let error = d.report.error.clone().unwrap_or_else(|| why.to_owned());
         tracing::warn!(subscription = %self.name, seq = d.seq, id = %d.event.event.id, attempts = d.attempt, %error, "delivery dead-lettered");
         self.update.dead_letters.push(DeadLetter {
@@ -672,13 +700,9 @@ impl Worker {
     }
 
     fn refresh_status(&self) {
-        self.status
-            .pending
-            .store(self.pending.len() as u64, Relaxed);
+        self.status.pending.store(self.pending.len() as u64, Relaxed);
         self.status.paused.store(self.paused, Relaxed);
-        self.status
-            .breaker_open
-            .store(self.breaker.is_open(), Relaxed);
+        self.status.breaker_open.store(self.breaker.is_open(), Relaxed);
     }
 }
 

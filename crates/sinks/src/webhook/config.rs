@@ -101,10 +101,7 @@ impl WebhookConfig {
             return Err(SinkError::config("timeout", "must be greater than zero"));
         }
         if self.connect_timeout.is_zero() {
-            return Err(SinkError::config(
-                "connect_timeout",
-                "must be greater than zero",
-            ));
+            return Err(SinkError::config("connect_timeout", "must be greater than zero"));
         }
         Ok(())
     }
@@ -154,10 +151,7 @@ impl WebhookConfig {
         let url = Url::parse(&self.url).map_err(|e| {
             SinkError::config(
                 "url",
-                format!(
-                    "expected an http:// or https:// URL, got {:?} ({e})",
-                    self.url
-                ),
+                format!("expected an http:// or https:// URL, got {:?} ({e})", self.url),
             )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -179,9 +173,8 @@ impl WebhookConfig {
         let mut map = HeaderMap::new();
         for (name, value) in &self.headers {
             let field = || format!("headers.{name}");
-            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                SinkError::config(field(), format!("{name:?} is not a valid HTTP header name"))
-            })?;
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| SinkError::config(field(), format!("{name:?} is not a valid HTTP header name")))?;
             if RESERVED_HEADERS.contains(&header.as_str()) {
                 return Err(SinkError::config(
                     field(),

@@ -15,7 +15,6 @@ mod tests;
 
 pub use config::{PreviousSecret, WebhookConfig};
 pub use signing::{
-    DEFAULT_TOLERANCE, SecretError, VerifyError, WebhookSecret, generate_secret, sign, verify,
-    verify_headers,
+    DEFAULT_TOLERANCE, SecretError, VerifyError, WebhookSecret, generate_secret, sign, verify, verify_headers,
 };
 pub use sink::WebhookSink;

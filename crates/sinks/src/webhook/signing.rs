@@ -89,8 +89,7 @@ impl WebhookSecret {
     }
 
     fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
-        let mut mac =
-            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -146,9 +145,7 @@ pub enum VerifyError {
     #[error("webhook-timestamp is not whole unix seconds: {0:?}")]
     BadTimestamp(String),
     /// The timestamp is older than the tolerance allows (a replay, or a very slow delivery).
-    #[error(
-        "webhook-timestamp {timestamp} is {age_secs}s old; at most {tolerance_secs}s is accepted"
-    )]
+    #[error("webhook-timestamp {timestamp} is {age_secs}s old; at most {tolerance_secs}s is accepted")]
     TooOld {
         /// The header's value.
         timestamp: i64,
@@ -158,9 +155,7 @@ pub enum VerifyError {
         tolerance_secs: u64,
     },
     /// The timestamp is further in the future than the tolerance allows.
-    #[error(
-        "webhook-timestamp {timestamp} is {ahead_secs}s in the future; at most {tolerance_secs}s is accepted"
-    )]
+    #[error("webhook-timestamp {timestamp} is {ahead_secs}s in the future; at most {tolerance_secs}s is accepted")]
     TooNew {
         /// The header's value.
         timestamp: i64,
@@ -274,14 +269,8 @@ mod tests {
         };
         assert_eq!(check(REF_SECRET, &ts, REF_SIG, REF_BODY, REF_TS), Ok(()));
         // Within tolerance either way.
-        assert_eq!(
-            check(REF_SECRET, &ts, REF_SIG, REF_BODY, REF_TS + 300),
-            Ok(())
-        );
-        assert_eq!(
-            check(REF_SECRET, &ts, REF_SIG, REF_BODY, REF_TS - 300),
-            Ok(())
-        );
+        assert_eq!(check(REF_SECRET, &ts, REF_SIG, REF_BODY, REF_TS + 300), Ok(()));
+        assert_eq!(check(REF_SECRET, &ts, REF_SIG, REF_BODY, REF_TS - 300), Ok(()));
 
         let tampered = br#"{"test": 2432232315}"#;
         assert_eq!(
@@ -294,10 +283,7 @@ mod tests {
         ));
         assert!(matches!(
             check(REF_SECRET, &ts, REF_SIG, REF_BODY, REF_TS - 301),
-            Err(VerifyError::TooNew {
-                ahead_secs: 301,
-                ..
-            })
+            Err(VerifyError::TooNew { ahead_secs: 301, .. })
         ));
         // A timestamp changed without re-signing fails the signature even when fresh.
         let moved = (REF_TS + 1).to_string();
@@ -306,10 +292,7 @@ mod tests {
             Err(VerifyError::NoMatch)
         );
         let other = generate_secret();
-        assert_eq!(
-            check(&other, &ts, REF_SIG, REF_BODY, REF_TS),
-            Err(VerifyError::NoMatch)
-        );
+        assert_eq!(check(&other, &ts, REF_SIG, REF_BODY, REF_TS), Err(VerifyError::NoMatch));
         assert!(matches!(
             check(REF_SECRET, "soon", REF_SIG, REF_BODY, REF_TS),
             Err(VerifyError::BadTimestamp(_))
@@ -323,15 +306,7 @@ mod tests {
         let sig_b64 = REF_SIG.strip_prefix("v1,").unwrap();
         let header = format!("v1a,{sig_b64} v1,not-base64! {other} {REF_SIG}");
         let now = at(REF_TS);
-        let ok = verify(
-            REF_SECRET,
-            REF_ID,
-            &ts,
-            &header,
-            REF_BODY,
-            DEFAULT_TOLERANCE,
-            now,
-        );
+        let ok = verify(REF_SECRET, REF_ID, &ts, &header, REF_BODY, DEFAULT_TOLERANCE, now);
         assert_eq!(ok, Ok(()));
         // The same signature under another version tag does not count.
         let wrong_version = format!("v2,{sig_b64}");

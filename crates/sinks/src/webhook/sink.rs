@@ -113,26 +113,18 @@ impl WebhookSink {
             return (body, signature);
         }
         let to_sign = body.clone();
-        match tokio::task::spawn_blocking(move || signature_header(&secrets, &msg_id, ts, &to_sign))
-            .await
-        {
+        match tokio::task::spawn_blocking(move || signature_header(&secrets, &msg_id, ts, &to_sign)).await {
             Ok(signature) => (body, signature),
             // Only reachable if the blocking pool is shutting down; sign inline then.
             Err(_) => {
-                let signature =
-                    signature_header(&self.live_secrets(now), &delivery.message_id, ts, &body);
+                let signature = signature_header(&self.live_secrets(now), &delivery.message_id, ts, &body);
                 (body, signature)
             }
         }
     }
 }
 
-fn signature_header(
-    secrets: &[WebhookSecret],
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> String {
+fn signature_header(secrets: &[WebhookSecret], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     secrets
         .iter()
         .map(|s| s.sign(msg_id, timestamp, body))
@@ -168,10 +160,7 @@ impl Sink for WebhookSink {
         let now = Timestamp::now();
         let (body, signature) = self.prepare(delivery, now).await;
         let mut headers = self.extra_headers.clone();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match HeaderValue::from_str(&delivery.message_id) {
             Ok(id) => {
                 headers.insert("webhook-id", id);
@@ -195,12 +184,7 @@ impl Sink for WebhookSink {
         );
         let started = Instant::now();
         let result = self.client.post(&self.url, headers, body).await;
-        let report = classify(
-            result,
-            &self.shown_url,
-            started.elapsed(),
-            SystemTime::now(),
-        );
+        let report = classify(result, &self.shown_url, started.elapsed(), SystemTime::now());
         tracing::debug!(
             subscription = %self.subscription,
             message_id = %delivery.message_id,
@@ -247,19 +231,11 @@ pub(crate) fn classify(
             error.push_str(": the endpoint is gone; pause the subscription");
             (DeliveryStatus::Rejected, true)
         }
-        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
-            (DeliveryStatus::Retriable, false)
-        }
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => (DeliveryStatus::Retriable, false),
         s if s.is_redirection() => {
             error.push_str(": redirects are not followed");
-            if let Some(location) = response
-                .headers
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-            {
-                error.push_str(&format!(
-                    "; update the URL to {location:?} if that is right"
-                ));
+            if let Some(location) = response.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) {
+                error.push_str(&format!("; update the URL to {location:?} if that is right"));
             }
             (DeliveryStatus::Retriable, false)
         }
@@ -316,29 +292,19 @@ mod tests {
     #[test]
     fn retry_after_and_excerpts() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         let date = httpdate::fmt_http_date(now + Duration::from_secs(90));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(90)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("999999999", now),
-            Some(Duration::from_secs(86_400))
-        );
+        assert_eq!(parse_retry_after("999999999", now), Some(Duration::from_secs(86_400)));
         assert_eq!(parse_retry_after("soon", now), None);
 
         assert_eq!(excerpt(b""), None);
         let long = "é".repeat(1000);
         let cut = excerpt(long.as_bytes()).unwrap();
-        assert!(
-            cut.len() <= 1024 && cut.chars().all(|c| c == 'é'),
-            "{}",
-            cut.len()
-        );
+        assert!(cut.len() <= 1024 && cut.chars().all(|c| c == 'é'), "{}", cut.len());
         assert_eq!(excerpt(b"ok\xff"), Some("ok\u{fffd}".into()));
     }
 }

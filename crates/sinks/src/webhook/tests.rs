@@ -29,8 +29,7 @@ fn sink_config(value: serde_json::Value) -> Result<SinkConfig, serde_json::Error
 
 #[test]
 fn config_defaults_durations_and_unknown_fields() {
-    let config =
-        sink_config(json!({"type": "webhook", "url": "https://example.com/hook"})).unwrap();
+    let config = sink_config(json!({"type": "webhook", "url": "https://example.com/hook"})).unwrap();
     let SinkConfig::Webhook(webhook) = &config;
     assert_eq!(webhook, &WebhookConfig::new("https://example.com/hook"));
     assert_eq!(webhook.timeout, Duration::from_secs(15));
@@ -143,15 +142,7 @@ fn rotation_signs_with_every_unexpired_secret() {
     assert_eq!(parts[0], sign(&current, REF_ID, REF_TS, REF_BODY).unwrap());
     let ts = REF_TS.to_string();
     for secret in [&current, &old_live] {
-        let res = verify(
-            secret,
-            REF_ID,
-            &ts,
-            &header,
-            REF_BODY,
-            DEFAULT_TOLERANCE,
-            at(REF_TS),
-        );
+        let res = verify(secret, REF_ID, &ts, &header, REF_BODY, DEFAULT_TOLERANCE, at(REF_TS));
         assert_eq!(res, Ok(()));
     }
     let res = verify(
@@ -255,16 +246,8 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Captured>>>) {
             String::new(),
         ),
         "/gone" => ("410 Gone", String::new(), "endpoint deleted".into()),
-        "/slow-down" => (
-            "429 Too Many Requests",
-            "retry-after: 120\r\n".into(),
-            String::new(),
-        ),
-        "/bad" => (
-            "400 Bad Request",
-            String::new(),
-            r#"{"error":"bad payload"}"#.into(),
-        ),
+        "/slow-down" => ("429 Too Many Requests", "retry-after: 120\r\n".into(), String::new()),
+        "/bad" => ("400 Bad Request", String::new(), r#"{"error":"bad payload"}"#.into()),
         "/unavailable" => (
             "503 Service Unavailable",
             format!("retry-after: {later}\r\n"),
@@ -340,19 +323,9 @@ async fn delivered_requests_carry_standard_webhook_headers_and_body() {
         assert_eq!(req.headers["webhook-id"], "msg_orders_0001");
         assert_eq!(req.headers["content-type"], "application/json");
         assert_eq!(req.headers["x-team"], "payments");
-        let ts: i64 = req.headers["webhook-timestamp"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let ts: i64 = req.headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
         assert!((Timestamp::now().unix_secs() - ts).abs() <= 5);
-        let verified = verify_headers(
-            &secret,
-            &req.headers,
-            &req.body,
-            DEFAULT_TOLERANCE,
-            Timestamp::now(),
-        );
+        let verified = verify_headers(&secret, &req.headers, &req.body, DEFAULT_TOLERANCE, Timestamp::now());
         assert_eq!(verified, Ok(()));
         let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["type"], "order.created");
@@ -387,17 +360,11 @@ async fn responses_are_classified() {
     let r = deliver("/moved").await;
     assert_eq!((r.status, r.code), (DeliveryStatus::Retriable, Some(301)));
     let e = r.error.unwrap();
-    assert!(
-        e.starts_with(&format!("HTTP 301 from {}", server.url("/moved"))),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("HTTP 301 from {}", server.url("/moved"))), "{e}");
     assert!(e.contains("https://elsewhere.example/hook"), "{e}");
 
     let r = deliver("/gone").await;
-    assert_eq!(
-        (r.status, r.code, r.gone),
-        (DeliveryStatus::Rejected, Some(410), true)
-    );
+    assert_eq!((r.status, r.code, r.gone), (DeliveryStatus::Rejected, Some(410), true));
     assert_eq!(r.response_excerpt.as_deref(), Some("endpoint deleted"));
 
     let r = deliver("/slow-down").await;
@@ -406,18 +373,9 @@ async fn responses_are_classified() {
     assert!(!r.gone);
 
     let r = deliver("/bad").await;
-    assert_eq!(
-        (r.status, r.code, r.gone),
-        (DeliveryStatus::Rejected, Some(400), false)
-    );
-    assert_eq!(
-        r.error.unwrap(),
-        format!("HTTP 400 from {}", server.url("/bad"))
-    );
-    assert_eq!(
-        r.response_excerpt.as_deref(),
-        Some(r#"{"error":"bad payload"}"#)
-    );
+    assert_eq!((r.status, r.code, r.gone), (DeliveryStatus::Rejected, Some(400), false));
+    assert_eq!(r.error.unwrap(), format!("HTTP 400 from {}", server.url("/bad")));
+    assert_eq!(r.response_excerpt.as_deref(), Some(r#"{"error":"bad payload"}"#));
     assert_eq!(r.retry_after, None);
 
     let r = deliver("/unavailable").await;
@@ -430,11 +388,7 @@ async fn responses_are_classified() {
     assert_eq!(r.response_excerpt.unwrap().len(), 1024);
 
     // No request is ever repeated by following a redirect.
-    let moved = server
-        .requests()
-        .iter()
-        .filter(|c| c.path == "/moved")
-        .count();
+    let moved = server.requests().iter().filter(|c| c.path == "/moved").count();
     assert_eq!(moved, 1);
 }
 
@@ -442,31 +396,18 @@ async fn responses_are_classified() {
 async fn timeouts_and_refused_connections_are_retriable() {
     let server = TestServer::start().await;
     let secret = generate_secret();
-    let sink = sink_to(
-        &server.url("/hang"),
-        &secret,
-        true,
-        Duration::from_millis(300),
-    );
+    let sink = sink_to(&server.url("/hang"), &secret, true, Duration::from_millis(300));
     let r = sink.deliver(&delivery("msg_1")).await;
     assert_eq!((r.status, r.code), (DeliveryStatus::Retriable, None));
     let e = r.error.unwrap();
-    assert_eq!(
-        e,
-        format!("timed out after 300ms waiting for {}", server.url("/hang"))
-    );
+    assert_eq!(e, format!("timed out after 300ms waiting for {}", server.url("/hang")));
     assert!(r.latency >= Duration::from_millis(300), "{:?}", r.latency);
 
     // A port nobody listens on.
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let sink = sink_to(
-        &format!("http://{addr}/hook"),
-        &secret,
-        true,
-        Duration::from_secs(5),
-    );
+    let sink = sink_to(&format!("http://{addr}/hook"), &secret, true, Duration::from_secs(5));
     let r = sink.deliver(&delivery("msg_1")).await;
     assert_eq!((r.status, r.code), (DeliveryStatus::Retriable, None));
     let e = r.error.unwrap();
@@ -482,10 +423,7 @@ async fn private_destinations_are_rejected_unless_allowed() {
     let port = server.addr.port();
     let secret = generate_secret();
     let cases = [
-        (
-            format!("http://127.0.0.1:{port}/ok"),
-            "127.0.0.1 is loopback",
-        ),
+        (format!("http://127.0.0.1:{port}/ok"), "127.0.0.1 is loopback"),
         ("https://10.0.0.5/hook".to_owned(), "10.0.0.5 is private"),
         (format!("http://[::1]:{port}/ok"), "::1 is loopback"),
         // A name goes through the guarded resolver instead of the literal check.
@@ -494,11 +432,7 @@ async fn private_destinations_are_rejected_unless_allowed() {
     for (url, expected) in &cases {
         let sink = sink_to(url, &secret, false, Duration::from_secs(5));
         let r = sink.deliver(&delivery("msg_1")).await;
-        assert_eq!(
-            (r.status, r.code),
-            (DeliveryStatus::Rejected, None),
-            "{url}: {r:?}"
-        );
+        assert_eq!((r.status, r.code), (DeliveryStatus::Rejected, None), "{url}: {r:?}");
         let e = r.error.unwrap();
         assert!(e.starts_with(&format!("webhook {url}: address ")), "{e}");
         assert!(e.contains(expected), "{e}");
@@ -507,22 +441,14 @@ async fn private_destinations_are_rejected_unless_allowed() {
             "{e}"
         );
     }
-    assert!(
-        server.requests().is_empty(),
-        "nothing may reach a refused address"
-    );
+    assert!(server.requests().is_empty(), "nothing may reach a refused address");
     assert_eq!(
         format!(
             "webhook https://10.0.0.5/hook: address 10.0.0.5 is private; set allow_private_networks = \
              true on the subscription sink to allow it"
         ),
         {
-            let sink = sink_to(
-                "https://10.0.0.5/hook",
-                &secret,
-                false,
-                Duration::from_secs(5),
-            );
+            let sink = sink_to("https://10.0.0.5/hook", &secret, false, Duration::from_secs(5));
             sink.deliver(&delivery("msg_1")).await.error.unwrap()
         }
     );
@@ -547,15 +473,8 @@ async fn published_verifiers_accept_our_deliveries() {
     use tokio::process::Command;
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let env = Command::new(root.join("scripts/python-env.sh"))
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        env.status.success(),
-        "{}",
-        String::from_utf8_lossy(&env.stderr)
-    );
+    let env = Command::new(root.join("scripts/python-env.sh")).output().await.unwrap();
+    assert!(env.status.success(), "{}", String::from_utf8_lossy(&env.stderr));
     let python = String::from_utf8(env.stdout).unwrap().trim().to_owned();
 
     let receiver_secret = generate_secret();
@@ -590,24 +509,15 @@ async fn published_verifiers_accept_our_deliveries() {
         secret: receiver_secret.clone(),
         expires_at: Timestamp::now().plus(Duration::from_secs(3600)),
     }];
-    let rotated = SinkConfig::Webhook(rotated)
-        .build(SinkContext::new("orders"))
-        .unwrap();
+    let rotated = SinkConfig::Webhook(rotated).build(SinkContext::new("orders")).unwrap();
     for (sink, id) in [(plain, "msg_plain"), (rotated, "msg_rotated")] {
         let r = sink.deliver(&delivery(id)).await;
-        assert_eq!(
-            (r.status, r.code),
-            (DeliveryStatus::Delivered, Some(204)),
-            "{r:?}"
-        );
+        assert_eq!((r.status, r.code), (DeliveryStatus::Delivered, Some(204)), "{r:?}");
     }
 
     let written = std::fs::read_to_string(&out).unwrap();
     let _ = std::fs::remove_file(&out);
-    let records: Vec<serde_json::Value> = written
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<serde_json::Value> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 2, "{written}");
     for (record, id) in records.iter().zip(["msg_plain", "msg_rotated"]) {
         assert_eq!(record["webhook_id"], id);

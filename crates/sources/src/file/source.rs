@@ -89,10 +89,7 @@ impl Source for FileSource {
                             pos = Position::default();
                         }
                         f.seek(SeekFrom::Start(pos.offset)).await.map_err(|e| {
-                            io_err(
-                                &cx,
-                                format!("cannot seek {} to {}: {e}", path.display(), pos.offset),
-                            )
+                            io_err(&cx, format!("cannot seek {} to {}: {e}", path.display(), pos.offset))
                         })?;
                         reader = Some(BufReader::with_capacity(256 * 1024, f));
                     }
@@ -128,9 +125,9 @@ impl Source for FileSource {
                     if n == 0 || line_buf.last() != Some(&b'\n') {
                         // End of file, possibly in the middle of a line being written: retry that line later.
                         if n > 0 {
-                            r.seek(SeekFrom::Start(next.offset)).await.map_err(|e| {
-                                io_err(&cx, format!("cannot seek {}: {e}", path.display()))
-                            })?;
+                            r.seek(SeekFrom::Start(next.offset))
+                                .await
+                                .map_err(|e| io_err(&cx, format!("cannot seek {}: {e}", path.display())))?;
                         }
                         at_eof = true;
                         break;
@@ -154,8 +151,7 @@ impl Source for FileSource {
                             batch.rejects.push(Reject {
                                 position: format!("line {}", next.line),
                                 reason,
-                                excerpt: String::from_utf8_lossy(&text[..text.len().min(1024)])
-                                    .into_owned(),
+                                excerpt: String::from_utf8_lossy(&text[..text.len().min(1024)]).into_owned(),
                                 at: Timestamp::now(),
                             });
                         }
@@ -183,7 +179,10 @@ impl Source for FileSource {
                             source: cx.name.clone(),
                             observer: cx.name.clone(),
                             seen_at: Timestamp::now(),
-                            checkpoint: Some(Checkpoint { partition: partition.clone(), position: pos.render() }),
+                            checkpoint: Some(Checkpoint {
+                                partition: partition.clone(),
+                                position: pos.render(),
+                            }),
                             ..AppendBatch::default()
                         };
                         cx.store.append(reset).await.map_err(store_err)?;

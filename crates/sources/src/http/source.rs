@@ -51,12 +51,7 @@ impl HttpSource {
     }
 
     /// Validates the body and, unless `dry_run`, appends it atomically and durably.
-    pub async fn ingest(
-        &self,
-        store: &dyn Store,
-        body: &[u8],
-        dry_run: bool,
-    ) -> Result<IngestReply, HttpIngestError> {
+    pub async fn ingest(&self, store: &dyn Store, body: &[u8], dry_run: bool) -> Result<IngestReply, HttpIngestError> {
         let events = parse_body(body)?;
         let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
         if dry_run {

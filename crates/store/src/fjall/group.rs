@@ -136,12 +136,7 @@ impl Group {
     }
 
     /// Reads what an event's staging needs from earlier groups.
-    fn lookup(
-        &self,
-        tables: &Tables,
-        id: &EventId,
-        observer: &Arc<str>,
-    ) -> Result<Found, StoreError> {
+    fn lookup(&self, tables: &Tables, id: &EventId, observer: &Arc<str>) -> Result<Found, StoreError> {
         let mut found = Found::default();
         let first = match self.ids.get(id) {
             Some(entry) => &entry.observer,
@@ -149,31 +144,19 @@ impl Group {
                 let Some(v) = tables.ids.get(id.0).map_err(|e| backend("read", e))? else {
                     return Ok(found);
                 };
-                &found
-                    .entry
-                    .insert(keys::decode_id_entry(&v)?)
-                    .observer
-                    .clone()
+                &found.entry.insert(keys::decode_id_entry(&v)?).observer.clone()
             }
         };
         if first != observer && !self.observations.contains_key(&(*id, observer.clone())) {
             let key = keys::observation_key(id, observer);
-            let v = tables
-                .observations
-                .get(key)
-                .map_err(|e| backend("read", e))?;
+            let v = tables.observations.get(key).map_err(|e| backend("read", e))?;
             found.obs = v.map(|v| keys::decode_observation(&v)).transpose()?;
         }
         Ok(found)
     }
 
     /// The counter the next reject of `source` gets.
-    fn reject_base(
-        &self,
-        tables: &Tables,
-        committed: &HashMap<String, u64>,
-        source: &str,
-    ) -> Result<u64, StoreError> {
+    fn reject_base(&self, tables: &Tables, committed: &HashMap<String, u64>, source: &str) -> Result<u64, StoreError> {
         if let Some(n) = self.reject_next.get(source).or(committed.get(source)) {
             return Ok(*n);
         }

@@ -194,16 +194,11 @@ pub(crate) fn encode_id_entry(e: &IdEntry) -> Vec<u8> {
 }
 
 pub(crate) fn decode_id_entry(v: &[u8]) -> Result<IdEntry, StoreError> {
-    let short = || {
-        corrupt(
-            "id entry",
-            format!("{} bytes, expected at least 32", v.len()),
-        )
-    };
+    let short = || corrupt("id entry", format!("{} bytes, expected at least 32", v.len()));
     let (seq, rest) = v.split_first_chunk::<8>().ok_or_else(short)?;
     let (obs, observer) = rest.split_first_chunk::<24>().ok_or_else(short)?;
-    let observer = std::str::from_utf8(observer)
-        .map_err(|e| corrupt("id entry", format!("observer is not UTF-8: {e}")))?;
+    let observer =
+        std::str::from_utf8(observer).map_err(|e| corrupt("id entry", format!("observer is not UTF-8: {e}")))?;
     Ok(IdEntry {
         seq: u64::from_be_bytes(*seq),
         observer: observer.into(),
@@ -220,10 +215,7 @@ pub(crate) fn decode_observation(v: &[u8]) -> Result<Obs, StoreError> {
             Timestamp(i64::from_be_bytes(b)),
             u64::from_be_bytes(c),
         )),
-        _ => Err(corrupt(
-            "observation",
-            format!("{} bytes, expected 24", v.len()),
-        )),
+        _ => Err(corrupt("observation", format!("{} bytes, expected 24", v.len()))),
     }
 }
 
@@ -232,8 +224,8 @@ pub(crate) fn observation(key: &[u8], v: &[u8]) -> Result<Observation, StoreErro
     let (id, observer) = key
         .split_first_chunk::<32>()
         .ok_or_else(|| corrupt("observation", "key shorter than an id".into()))?;
-    let observer = std::str::from_utf8(observer)
-        .map_err(|e| corrupt("observation", format!("observer is not UTF-8: {e}")))?;
+    let observer =
+        std::str::from_utf8(observer).map_err(|e| corrupt("observation", format!("observer is not UTF-8: {e}")))?;
     let (first_seen, last_seen, count) = decode_observation(v)?;
     Ok(Observation {
         event_id: EventId(*id),
@@ -250,10 +242,7 @@ pub(crate) fn to_json<T: Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>
 }
 
 /// A small record from JSON.
-pub(crate) fn from_json<T: DeserializeOwned>(
-    what: &'static str,
-    v: &[u8],
-) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|e| corrupt(what, e.to_string()))
 }
 

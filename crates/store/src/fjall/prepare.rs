@@ -62,11 +62,7 @@ pub(crate) fn delivery(sub: &str, u: &DeliveryUpdate) -> Result<Vec<Op>, StoreEr
         ops.push((Ks::Meta, keys::meta_key(b'u', sub), Some(value)));
     }
     if let Some(paused) = u.paused {
-        ops.push((
-            Ks::Meta,
-            keys::meta_key(b'p', sub),
-            Some(vec![u8::from(paused)]),
-        ));
+        ops.push((Ks::Meta, keys::meta_key(b'p', sub), Some(vec![u8::from(paused)])));
     }
     for a in &u.attempts {
         let key = keys::attempt_key(sub, a.seq, a.attempt);

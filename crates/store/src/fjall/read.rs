@@ -137,12 +137,7 @@ impl Shared {
         Ok(out)
     }
 
-    pub fn attempts_from(
-        &self,
-        sub: &str,
-        from: Seq,
-        limit: usize,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
+    pub fn attempts_from(&self, sub: &str, from: Seq, limit: usize) -> Result<Vec<AttemptRecord>, StoreError> {
         let prefix = keys::name_prefix(sub);
         let start = keys::name_seq(sub, from);
         let mut end = prefix.clone();
@@ -175,12 +170,7 @@ impl Shared {
         Ok(out)
     }
 
-    pub fn dead_letters(
-        &self,
-        sub: &str,
-        from: Seq,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    pub fn dead_letters(&self, sub: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let prefix = keys::name_prefix(sub);
         let start = keys::name_seq(sub, from);
         // `name ‖ 0x01` is the first key after every `name ‖ 0x00 ‖ seq`.

@@ -28,12 +28,8 @@ pub(crate) fn encode_event(ev: &NewEvent, source: &str, ingested_at: Timestamp) 
     put_bytes(&mut b, source.as_bytes());
     put_bytes(&mut b, ev.kind.as_bytes());
     put_opt(&mut b, ev.key.as_deref(), |b, s| put_bytes(b, s.as_bytes()));
-    put_opt(&mut b, ev.occurred_at, |b, t| {
-        b.extend_from_slice(&t.0.to_le_bytes())
-    });
-    put_opt(&mut b, ev.position.as_deref(), |b, s| {
-        put_bytes(b, s.as_bytes())
-    });
+    put_opt(&mut b, ev.occurred_at, |b, t| b.extend_from_slice(&t.0.to_le_bytes()));
+    put_opt(&mut b, ev.position.as_deref(), |b, s| put_bytes(b, s.as_bytes()));
     put_bytes(&mut b, &ev.payload);
     // The JSON text goes straight into the buffer; its length is patched in afterwards.
     let at = b.len();
@@ -42,9 +38,7 @@ pub(crate) fn encode_event(ev: &NewEvent, source: &str, ingested_at: Timestamp) 
     let _ = serde_json::to_writer(&mut b, &ev.data);
     let len = (b.len() - at - 4) as u32;
     b[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    put_opt(&mut b, ev.tenant.as_deref(), |b, s| {
-        put_bytes(b, s.as_bytes())
-    });
+    put_opt(&mut b, ev.tenant.as_deref(), |b, s| put_bytes(b, s.as_bytes()));
     put_opt(&mut b, ev.retracts, |b, id| b.extend_from_slice(&id.0));
     b
 }
@@ -138,10 +132,7 @@ impl<'a> Reader<'a> {
         String::from_utf8(b.to_vec()).map_err(|e| self.err(format!("text is not UTF-8: {e}")))
     }
 
-    fn opt<T>(
-        &mut self,
-        read: impl FnOnce(&mut Self) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
+    fn opt<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T, StoreError>) -> Result<Option<T>, StoreError> {
         match self.take::<1>()?[0] {
             0 => Ok(None),
             1 => read(self).map(Some),

@@ -12,8 +12,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 use tributary_core::store::{
-    AppendBatch, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate,
-    SubscriptionState,
+    AppendBatch, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, SubscriptionState,
 };
 use tributary_core::{EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent};
 
@@ -96,9 +95,7 @@ impl FjallStore {
     /// Blocking: recovery replays the journal, so async callers may want `spawn_blocking`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let engine = |e: fjall::Error| match e {
-            fjall::Error::Locked => OpenError::Locked {
-                path: path.to_owned(),
-            },
+            fjall::Error::Locked => OpenError::Locked { path: path.to_owned() },
             source => OpenError::Engine {
                 path: path.to_owned(),
                 source,
@@ -242,28 +239,17 @@ impl Store for FjallStore {
         self.shared.seq_tx.subscribe()
     }
 
-    async fn subscription_state(
-        &self,
-        subscription: &str,
-    ) -> Result<SubscriptionState, StoreError> {
+    async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError> {
         let sub = subscription.to_owned();
         self.blocking(move |s| s.subscription_state(&sub)).await
     }
 
-    async fn commit_delivery(
-        &self,
-        subscription: &str,
-        update: DeliveryUpdate,
-    ) -> Result<(), StoreError> {
+    async fn commit_delivery(&self, subscription: &str, update: DeliveryUpdate) -> Result<(), StoreError> {
         let ops = prepare::delivery(subscription, &update)?;
         self.request(|reply| Request::Ops(ops, false, reply)).await
     }
 
-    async fn attempts(
-        &self,
-        subscription: &str,
-        seq: Seq,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
+    async fn attempts(&self, subscription: &str, seq: Seq) -> Result<Vec<AttemptRecord>, StoreError> {
         self.shared.attempts(subscription, seq)
     }
 
@@ -280,15 +266,9 @@ impl Store for FjallStore {
         self.shared.meta_prefix(prefix)
     }
 
-    async fn dead_letters(
-        &self,
-        subscription: &str,
-        from: Seq,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let sub = subscription.to_owned();
-        self.blocking(move |s| s.dead_letters(&sub, from, limit))
-            .await
+        self.blocking(move |s| s.dead_letters(&sub, from, limit)).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {

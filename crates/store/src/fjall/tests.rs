@@ -57,10 +57,7 @@ fn event_records_round_trip() {
         // Every truncation is reported as corruption, never a panic or a wrong event.
         for len in 0..bytes.len() {
             let err = record::decode_event(9, &bytes[..len]).unwrap_err();
-            assert!(
-                matches!(err, StoreError::Corrupt { what: "event", .. }),
-                "{err}"
-            );
+            assert!(matches!(err, StoreError::Corrupt { what: "event", .. }), "{err}");
         }
     }
 }
@@ -68,10 +65,7 @@ fn event_records_round_trip() {
 #[test]
 fn observation_values_are_checked() {
     let v = keys::encode_observation((Timestamp(1), Timestamp(2), 3));
-    assert_eq!(
-        keys::decode_observation(&v).unwrap(),
-        (Timestamp(1), Timestamp(2), 3)
-    );
+    assert_eq!(keys::decode_observation(&v).unwrap(), (Timestamp(1), Timestamp(2), 3));
     assert!(keys::decode_observation(&v[..23]).is_err());
 }
 
@@ -136,16 +130,10 @@ async fn reopening_recovers_seqs_rejects_and_state() {
     let mut b = batch(vec![ev(2), ev(3)]);
     b.rejects = vec![reject(2)];
     let outcome = store.append(b).await.unwrap();
-    assert_eq!(
-        outcome.items,
-        vec![AppendItem::Duplicate(2), AppendItem::Accepted(3)]
-    );
+    assert_eq!(outcome.items, vec![AppendItem::Duplicate(2), AppendItem::Accepted(3)]);
     let rejects = store.rejects("src", 10).await.unwrap();
     assert_eq!(rejects, vec![reject(1), reject(2)]);
-    assert_eq!(
-        store.get_meta("secret").await.unwrap().as_deref(),
-        Some("s3")
-    );
+    assert_eq!(store.get_meta("secret").await.unwrap().as_deref(), Some("s3"));
 }
 
 #[test]
@@ -195,10 +183,7 @@ fn acknowledged_appends_survive_kill_9() {
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(seq) = line
-                .strip_prefix("acked ")
-                .and_then(|s| s.parse::<u64>().ok())
-            {
+            if let Some(seq) = line.strip_prefix("acked ").and_then(|s| s.parse::<u64>().ok()) {
                 let _ = tx.send(seq);
             }
         }
@@ -215,16 +200,11 @@ fn acknowledged_appends_survive_kill_9() {
     reader.join().unwrap();
     acked = rx.try_iter().fold(acked, u64::max);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let store = FjallStore::open(dir.path()).unwrap();
         let last = store.last_seq();
-        assert!(
-            last >= acked,
-            "acknowledged up to {acked}, recovered only {last}"
-        );
+        assert!(last >= acked, "acknowledged up to {acked}, recovered only {last}");
         let all = store.read_from(1, usize::MAX).await.unwrap();
         assert_eq!(all.len() as u64, last);
         for (i, e) in all.iter().enumerate() {

@@ -154,13 +154,9 @@ impl Writer {
             .fail_next_commit
             .swap(false, std::sync::atomic::Ordering::SeqCst)
         {
-            return Err(fjall::Error::Io(std::io::Error::other(
-                "injected commit failure",
-            )));
+            return Err(fjall::Error::Io(std::io::Error::other("injected commit failure")));
         }
-        group
-            .take_batch(&self.shared.db, &self.shared.tables)
-            .commit()
+        group.take_batch(&self.shared.db, &self.shared.tables).commit()
     }
 }
 

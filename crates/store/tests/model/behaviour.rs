@@ -54,10 +54,7 @@ async fn concurrent_appends_get_gap_free_seqs(store: Arc<dyn Store>) {
 
 /// Duplicates within a batch and across batches, and the observations they leave.
 async fn duplicates_add_observations(store: Arc<dyn Store>) {
-    let first = store
-        .append(batch("a", vec![ev(1), ev(2), ev(1)]))
-        .await
-        .unwrap();
+    let first = store.append(batch("a", vec![ev(1), ev(2), ev(1)])).await.unwrap();
     use AppendItem::*;
     assert_eq!(first.items, vec![Accepted(1), Accepted(2), Duplicate(1)]);
     assert_eq!((first.accepted(), first.duplicates()), (2, 1));
@@ -114,10 +111,7 @@ async fn rejects_keep_the_newest(store: Arc<dyn Store>) {
     assert_eq!(all[0].position, "line 3");
     let last = store.rejects("src", 2).await.unwrap();
     let positions: Vec<_> = last.iter().map(|r| r.position.clone()).collect();
-    assert_eq!(
-        positions,
-        vec![format!("line {}", n - 2), format!("line {}", n - 1)]
-    );
+    assert_eq!(positions, vec![format!("line {}", n - 2), format!("line {}", n - 1)]);
 }
 
 /// Delivery state round-trips; an entry both removed and put ends up present.
@@ -137,19 +131,13 @@ async fn delivery_state_round_trips(store: Arc<dyn Store>) {
         ..DeliveryUpdate::default()
     };
     store.commit_delivery("s", update).await.unwrap();
-    store
-        .commit_delivery("s", DeliveryUpdate::default())
-        .await
-        .unwrap();
+    store.commit_delivery("s", DeliveryUpdate::default()).await.unwrap();
     let state = store.subscription_state("s").await.unwrap();
     assert_eq!((state.cursor, state.paused), (10, true));
     assert_eq!(state.pending, vec![pending(4), pending(7)]);
     assert_eq!(store.subscription_state("t").await.unwrap().cursor, 0);
     store.put_meta("secret", "abc").await.unwrap();
-    assert_eq!(
-        store.get_meta("secret").await.unwrap().as_deref(),
-        Some("abc")
-    );
+    assert_eq!(store.get_meta("secret").await.unwrap().as_deref(), Some("abc"));
     assert_eq!(store.get_meta("other").await.unwrap(), None);
     assert!(store.poisoned().is_none());
 }
@@ -159,10 +147,7 @@ async fn poisoned_memory_store_refuses_writes(store: Arc<MemoryStore>) {
     store.append(batch("o", vec![ev(1)])).await.unwrap();
     store.poison("disk gone");
     let err = store.append(batch("o", vec![ev(2)])).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Poisoned(ref r) if r == "disk gone"),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::Poisoned(ref r) if r == "disk gone"), "{err}");
     let err = store.put_meta("k", "v").await.unwrap_err();
     assert!(matches!(err, StoreError::Poisoned(_)), "{err}");
     assert_eq!(store.read_from(1, 10).await.unwrap().len(), 1);

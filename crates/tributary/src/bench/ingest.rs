@@ -30,14 +30,7 @@ pub async fn run(scale: &Scale) -> anyhow::Result<Vec<IngestFigure>> {
         let n = bodies.len() as u64;
         let url = format!("{}/v1/sources/bench/events", node.url);
         let pb = progress(n, &format!("dry-run batch {batch}"));
-        let dry = post_all(
-            &format!("{url}?dry_run=true"),
-            bodies.clone(),
-            CONCURRENCY,
-            &pb,
-            true,
-        )
-        .await?;
+        let dry = post_all(&format!("{url}?dry_run=true"), bodies.clone(), CONCURRENCY, &pb, true).await?;
         pb.finish_and_clear();
         let pb = progress(n, &format!("ingest batch {batch}"));
         let durable = post_all(&url, bodies.clone(), CONCURRENCY, &pb, true).await?;

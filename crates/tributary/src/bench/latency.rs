@@ -31,10 +31,7 @@ pub async fn run(scale: &Scale) -> anyhow::Result<LatencyFigure> {
     let arrivals: Arc<Mutex<HashMap<String, Timestamp>>> = Arc::default();
     let a = arrivals.clone();
     receiver.respond_with(move |r| {
-        a.lock()
-            .expect("arrivals")
-            .entry(r.event_id.clone())
-            .or_insert(r.at);
+        a.lock().expect("arrivals").entry(r.event_id.clone()).or_insert(r.at);
         Reply::ok()
     });
     let node = ChildNode::start(&format!(
@@ -47,13 +44,7 @@ pub async fn run(scale: &Scale) -> anyhow::Result<LatencyFigure> {
         let (client, url) = (shared.clone(), url.clone());
         async move {
             let at = Timestamp::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(KEY)
-                .json(&event(n))
-                .send()
-                .await
-                .ok()?;
+            let resp = client.post(&url).bearer_auth(KEY).json(&event(n)).send().await.ok()?;
             let body: serde_json::Value = resp.json().await.ok()?;
             Some((body["ids"][0].as_str()?.to_owned(), at))
         }

@@ -74,13 +74,8 @@ pub async fn post_all(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, bodies, next, url, pb) = (
-            client.clone(),
-            bodies.clone(),
-            next.clone(),
-            url.to_owned(),
-            pb.clone(),
-        );
+        let (client, bodies, next, url, pb) =
+            (client.clone(), bodies.clone(), next.clone(), url.to_owned(), pb.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);

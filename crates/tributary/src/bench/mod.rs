@@ -72,12 +72,7 @@ pub enum Scenario {
 }
 
 /// Runs the chosen scenarios (all when `only` is empty) and writes the report.
-pub async fn run(
-    quick: bool,
-    only: Vec<Scenario>,
-    out: Option<PathBuf>,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn run(quick: bool, only: Vec<Scenario>, out: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let scale = if quick { Scale::quick() } else { Scale::full() };
     let wanted = |s: Scenario| only.is_empty() || only.contains(&s);
     let mut command = format!("tributary bench{}", if quick { " --quick" } else { "" });

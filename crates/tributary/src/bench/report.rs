@@ -32,9 +32,7 @@ impl Report {
         Self {
             command,
             date: tributary_core::Timestamp::now().to_rfc3339(),
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             ingest: Vec::new(),
             delivery: None,
             latency: None,
@@ -45,11 +43,7 @@ impl Report {
     /// The Markdown tables.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "Run `{}` on {} cores, {}.\n",
-            self.command, self.cores, self.date
-        );
+        let _ = writeln!(s, "Run `{}` on {} cores, {}.\n", self.command, self.cores, self.date);
         let _ = writeln!(
             s,
             "| ingest (http source, 10% duplicates) | durable events/s | reference: dry run events/s | ratio |"
@@ -88,11 +82,7 @@ impl Report {
                 l.events
             );
             let _ = writeln!(s, "|---|---:|---:|");
-            let _ = writeln!(
-                s,
-                "| ingest to delivery | {:.2} | {:.2} |",
-                l.p50_ms, l.p99_ms
-            );
+            let _ = writeln!(s, "| ingest to delivery | {:.2} | {:.2} |", l.p50_ms, l.p99_ms);
             let _ = writeln!(
                 s,
                 "| reference: plain POST round trip | {:.2} | {:.2} |",

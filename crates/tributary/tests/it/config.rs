@@ -5,19 +5,12 @@ use std::process::Command;
 
 #[test]
 fn example_config_validates() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/tributary.example.toml"
-    );
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/tributary.example.toml");
     let out = Command::new(BIN)
         .args(["validate", "--config", example])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
 }
 
@@ -66,11 +59,7 @@ secret = "not-a-secret"
 #[test]
 fn demo_runs_and_every_signature_verifies() {
     let out = Command::new(BIN).args(["demo", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // 139 messages of which 126 are distinct (the sample repeats some), then 25 sent again.
     assert_eq!(report["events_received"], 164);

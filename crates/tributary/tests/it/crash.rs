@@ -77,9 +77,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         stored.clear();
         let mut after = 0;
         loop {
-            let (_, page) = node
-                .get(&format!("/v1/events?after={after}&limit=1000"))
-                .await;
+            let (_, page) = node.get(&format!("/v1/events?after={after}&limit=1000")).await;
             let events = page["events"].as_array().unwrap().clone();
             if events.is_empty() {
                 break;
@@ -93,20 +91,14 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        file_events_seen, file_lines,
-        "every complete file line became an event"
-    );
+    assert_eq!(file_events_seen, file_lines, "every complete file line became an event");
     let mut ids = HashMap::new();
     for e in &stored {
         *ids.entry(e["id"].as_str().unwrap().to_owned()).or_insert(0) += 1;
     }
     assert!(ids.values().all(|n| *n == 1), "an id is stored twice");
     for id in &acked {
-        assert!(
-            ids.contains_key(id),
-            "acknowledged event {id} is missing after crashes"
-        );
+        assert!(ids.contains_key(id), "acknowledged event {id} is missing after crashes");
     }
     assert!(stored.len() as u64 >= expected_total);
 
@@ -151,13 +143,8 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
 
     // The file source never re-ingested: one observation per file event.
     for e in stored.iter().filter(|e| e["source"] == "tail") {
-        let (_, full) = node
-            .get(&format!("/v1/events/{}", e["id"].as_str().unwrap()))
-            .await;
-        assert_eq!(
-            full["observations"][0]["count"], 1,
-            "file line ingested twice: {full}"
-        );
+        let (_, full) = node.get(&format!("/v1/events/{}", e["id"].as_str().unwrap())).await;
+        assert_eq!(full["observations"][0]["count"], 1, "file line ingested twice: {full}");
     }
     let redelivered = rx.received().len() - want.len();
     eprintln!(
@@ -214,10 +201,7 @@ async fn post_until_stopped(
         }
         tokio::time::sleep(Duration::from_millis(5)).await; // a steady stream, not a flood
         {
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&file)
-                .unwrap();
+            let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
             let mut n = file_lines.lock().unwrap();
             for _ in 0..5 {
                 *n += 1;

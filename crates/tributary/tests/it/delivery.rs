@@ -44,13 +44,7 @@ async fn signed_webhooks_arrive_with_the_documented_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retriable_failures_are_retried_with_the_same_webhook_id() {
     let rx = Receiver::start(Some(SECRET.into()), true).await.unwrap();
-    rx.respond_with(|r| {
-        if r.nth <= 2 {
-            Reply::status(503)
-        } else {
-            Reply::ok()
-        }
-    });
+    rx.respond_with(|r| if r.nth <= 2 { Reply::status(503) } else { Reply::ok() });
     let node = TestNode::start(
         BIN,
         &http_to_webhook(
@@ -73,26 +67,19 @@ async fn retriable_failures_are_retried_with_the_same_webhook_id() {
             tries.iter().all(|t| t.webhook_id == tries[0].webhook_id),
             "one webhook-id per event"
         );
-        assert_eq!(
-            tries.iter().map(|t| t.status).collect::<Vec<_>>(),
-            [503, 503, 204]
-        );
+        assert_eq!(tries.iter().map(|t| t.status).collect::<Vec<_>>(), [503, 503, 204]);
     }
     let seq = got[0].seq;
     assert!(
         wait_until(T, || async {
-            node.get(&format!("/v1/subscriptions/hook/attempts/{seq}"))
-                .await
-                .1["attempts"]
+            node.get(&format!("/v1/subscriptions/hook/attempts/{seq}")).await.1["attempts"]
                 .as_array()
                 .map(|a| a.len())
                 == Some(3)
         })
         .await
     );
-    let (_, attempts) = node
-        .get(&format!("/v1/subscriptions/hook/attempts/{seq}"))
-        .await;
+    let (_, attempts) = node.get(&format!("/v1/subscriptions/hook/attempts/{seq}")).await;
     let a = attempts["attempts"].as_array().unwrap();
     assert_eq!(a[0]["status"], 503);
     assert_eq!(a[0]["outcome"], "retriable");
@@ -118,16 +105,12 @@ async fn retry_after_is_honoured() {
         BIN,
         &http_to_webhook(&rx.url(), "retry = { schedule = [\"0s\", \"10ms\"] }"),
     );
-    node.post_events("ingest", &json!({"kind": "a.b", "data": 1}))
-        .await;
+    node.post_events("ingest", &json!({"kind": "a.b", "data": 1})).await;
     assert!(rx.wait_for(T, |r| delivered(r) == 1).await);
     let got = rx.received();
     assert_eq!(got.len(), 2);
     let gap = got[1].at.micros_since(got[0].at);
-    assert!(
-        gap >= 950_000,
-        "the retry came {gap} µs after a Retry-After of 1 s"
-    );
+    assert!(gap >= 950_000, "the retry came {gap} µs after a Retry-After of 1 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,10 +123,7 @@ async fn permanent_and_exhausted_failures_become_dead_letters() {
     });
     let node = TestNode::start(
         BIN,
-        &http_to_webhook(
-            &rx.url(),
-            "retry = { schedule = [\"0s\", \"20ms\", \"20ms\"] }",
-        ),
+        &http_to_webhook(&rx.url(), "retry = { schedule = [\"0s\", \"20ms\", \"20ms\"] }"),
     );
     let batch = json!([
         {"kind": "a.b", "key": "bad", "data": 1},
@@ -168,13 +148,7 @@ async fn permanent_and_exhausted_failures_become_dead_letters() {
     let down = dead.iter().find(|d| d["seq"] == 2).unwrap();
     assert_eq!(down["attempts"], 3);
     assert_eq!(down["last_status"], 500);
-    assert!(
-        down["error"]
-            .as_str()
-            .unwrap()
-            .contains("retries exhausted"),
-        "{down}"
-    );
+    assert!(down["error"].as_str().unwrap().contains("retries exhausted"), "{down}");
     assert!(rx.wait_for(T, |r| delivered(r) == 1).await);
     let (_, sub) = node.get("/v1/subscriptions/hook").await;
     assert_eq!(sub["status"]["dead_lettered"], 2);
@@ -185,7 +159,11 @@ async fn gone_pauses_the_subscription_until_resumed() {
     let rx = Receiver::start(Some(SECRET.into()), true).await.unwrap();
     rx.respond_with(|_| Reply::status(410));
     let node = TestNode::start(BIN, &http_to_webhook(&rx.url(), "max_in_flight = 1"));
-    node.post_events("ingest", &json!([{"kind": "a.b", "data": 1}, {"kind": "a.b", "data": 2}, {"kind": "a.b", "data": 3}])).await;
+    node.post_events(
+        "ingest",
+        &json!([{"kind": "a.b", "data": 1}, {"kind": "a.b", "data": 2}, {"kind": "a.b", "data": 3}]),
+    )
+    .await;
     assert!(
         wait_until(T, || async {
             node.get("/v1/subscriptions/hook").await.1["status"]["paused"] == true
@@ -223,10 +201,7 @@ async fn circuit_breaker_stops_hammering_a_failing_endpoint() {
     node.post_events("ingest", &json!({"kind": "a.b", "data": "barrier"}))
         .await;
     let (_, health) = node.get("/health").await;
-    assert_eq!(
-        health["components"]["subscriptions"]["hook"]["status"],
-        "degraded"
-    );
+    assert_eq!(health["subscriptions"]["hook"]["status"], "degraded");
     assert_eq!(rx.total(), 3);
 }
 
@@ -238,8 +213,7 @@ async fn private_addresses_are_refused_unless_allowed() {
         rx.url()
     );
     let node = TestNode::start(BIN, &config);
-    node.post_events("ingest", &json!({"kind": "a.b", "data": 1}))
-        .await;
+    node.post_events("ingest", &json!({"kind": "a.b", "data": 1})).await;
     assert!(
         wait_until(T, || async {
             node.get("/v1/subscriptions/hook/dead-letters").await.1["dead_letters"]
@@ -250,10 +224,7 @@ async fn private_addresses_are_refused_unless_allowed() {
         .await
     );
     let (_, dead) = node.get("/v1/subscriptions/hook/dead-letters").await;
-    let err = dead["dead_letters"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let err = dead["dead_letters"][0]["error"].as_str().unwrap().to_owned();
     assert!(
         err.contains("127.0.0.1") && err.contains("allow_private_networks"),
         "{err}"
@@ -298,8 +269,5 @@ async fn rate_limit_spaces_deliveries() {
     let got = rx.received();
     let span = got.last().unwrap().at.micros_since(got[0].at);
     // 30 deliveries at 20/s with a burst of a tenth of a second: the last starts at least ~1.3 s after the first.
-    assert!(
-        span >= 1_250_000,
-        "30 deliveries at 20/s took only {span} µs"
-    );
+    assert!(span >= 1_250_000, "30 deliveries at 20/s took only {span} µs");
 }

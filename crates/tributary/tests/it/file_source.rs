@@ -42,12 +42,7 @@ async fn bad_lines_partial_lines_and_restart() {
     let rejects = rejects["rejects"].as_array().unwrap().clone();
     assert_eq!(rejects.len(), 2, "{rejects:?}");
     assert_eq!(rejects[0]["position"], "line 2");
-    assert!(
-        rejects[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("not valid JSON"));
     assert_eq!(rejects[1]["position"], "line 4");
     assert!(
         rejects[1]["reason"]
@@ -64,10 +59,7 @@ async fn bad_lines_partial_lines_and_restart() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(
-        position.ends_with(":6"),
-        "six lines consumed, got {position}"
-    );
+    assert!(position.ends_with(":6"), "six lines consumed, got {position}");
     // Restart: nothing is read twice (an observation count of 1 proves it: a re-read would add one).
     assert_eq!(node.terminate(), Some(0));
     node.spawn();
@@ -76,13 +68,8 @@ async fn bad_lines_partial_lines_and_restart() {
     assert!(wait_until(T, || async { event_count(&node).await == 4 }).await);
     let (_, list) = node.get("/v1/events?after=0&limit=10").await;
     for e in list["events"].as_array().unwrap() {
-        let (_, full) = node
-            .get(&format!("/v1/events/{}", e["id"].as_str().unwrap()))
-            .await;
-        assert_eq!(
-            full["observations"][0]["count"], 1,
-            "event re-ingested: {full}"
-        );
+        let (_, full) = node.get(&format!("/v1/events/{}", e["id"].as_str().unwrap())).await;
+        assert_eq!(full["observations"][0]["count"], 1, "event re-ingested: {full}");
     }
     assert_eq!(
         node.get("/v1/sources/tail/rejects").await.1["rejects"]

@@ -26,9 +26,7 @@ async fn accepted_duplicates_ids_and_observations() {
         (again["accepted"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(3))
     );
-    let (status, event) = node
-        .get(&format!("/v1/events/{}", ids[0].as_str().unwrap()))
-        .await;
+    let (status, event) = node.get(&format!("/v1/events/{}", ids[0].as_str().unwrap())).await;
     assert_eq!(status, 200);
     assert_eq!(event["kind"], "orders.created");
     assert_eq!(event["seq"], 1);

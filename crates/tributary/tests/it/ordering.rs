@@ -29,10 +29,7 @@ async fn per_key_order_holds_and_a_failing_key_blocks_only_itself() {
     }
     node.post_events("ingest", &json!(events)).await;
     assert!(
-        rx.wait_for(Duration::from_secs(30), |r| r
-            .iter()
-            .filter(|x| x.status < 300)
-            .count()
+        rx.wait_for(Duration::from_secs(30), |r| r.iter().filter(|x| x.status < 300).count()
             >= 20)
             .await
     );
@@ -50,13 +47,7 @@ async fn per_key_order_holds_and_a_failing_key_blocks_only_itself() {
         assert_eq!(seqs.len(), 10, "each event of key {key} delivered once");
     }
     // "b" was not held back by "a": all of b arrived before a's first success.
-    let first_a_ok = ok
-        .iter()
-        .position(|x| x.key.as_deref() == Some("a"))
-        .unwrap();
-    let last_b = ok
-        .iter()
-        .rposition(|x| x.key.as_deref() == Some("b"))
-        .unwrap();
+    let first_a_ok = ok.iter().position(|x| x.key.as_deref() == Some("a")).unwrap();
+    let last_b = ok.iter().rposition(|x| x.key.as_deref() == Some("b")).unwrap();
     assert!(last_b < first_a_ok, "key b waited for key a");
 }

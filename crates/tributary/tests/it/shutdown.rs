@@ -21,11 +21,7 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_commits() {
         "delivery started"
     );
     assert_eq!(node.terminate(), Some(0), "clean exit");
-    assert_eq!(
-        rx.received().len(),
-        1,
-        "the in-flight delivery completed before exit"
-    );
+    assert_eq!(rx.received().len(), 1, "the in-flight delivery completed before exit");
     // After a restart the first event is not sent again; a second one is the barrier.
     rx.respond_with(|_| Reply::ok());
     node.spawn();
@@ -46,7 +42,6 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_commits() {
 async fn sigint_also_exits_cleanly() {
     let rx = Receiver::start(Some(SECRET.into()), false).await.unwrap();
     let mut node = TestNode::start(BIN, &http_to_webhook(&rx.url(), ""));
-    node.post_events("ingest", &json!({"kind": "a.b", "data": 1}))
-        .await;
+    node.post_events("ingest", &json!({"kind": "a.b", "data": 1})).await;
     assert_eq!(node.interrupt(), Some(0));
 }

@@ -1,0 +1,229 @@
+//! Dead letters: stats, listing with filters, replay and purge (with `dry_run`).
+
+use super::Err;
+use super::subscriptions::visible;
+use crate::ApiError;
+use crate::auth::Principal;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tributary_core::Timestamp;
+use tributary_core::store::DeadLetter;
+use tributary_engine::Node;
+use tributary_engine::subscription::Control;
+use utoipa::{IntoParams, ToSchema};
+
+/// Dead letters of one subscription, summed up.
+#[derive(Serialize, ToSchema)]
+pub struct DeadLetterStats {
+    /// The subscription.
+    pub subscription: String,
+    /// How many.
+    pub count: usize,
+    /// When the oldest died.
+    #[schema(value_type = Option<String>)]
+    pub oldest: Option<Timestamp>,
+    /// When the newest died.
+    #[schema(value_type = Option<String>)]
+    pub newest: Option<Timestamp>,
+}
+
+/// Stats of every visible subscription.
+#[derive(Serialize, ToSchema)]
+pub struct StatsList {
+    /// One entry per subscription.
+    pub subscriptions: Vec<DeadLetterStats>,
+}
+
+async fn all(node: &Node, name: &str) -> Result<Vec<DeadLetter>, ApiError> {
+    let mut out: Vec<DeadLetter> = Vec::new();
+    loop {
+        let from = out.last().map(|d| d.seq + 1).unwrap_or(0);
+        let page = node.store.dead_letters(name, from, 10_000).await?;
+        if page.is_empty() {
+            return Ok(out);
+        }
+        out.extend(page);
+    }
+}
+
+/// Dead-letter counts per subscription.
+#[utoipa::path(get, path = "/v1/dead-letters/stats", tag = "dead letters", security(("bearer" = [])),
+    responses((status = 200, body = StatsList), (status = 401, body = Err)))]
+pub async fn stats(State(node): State<Arc<Node>>, p: Principal) -> Result<Json<StatsList>, ApiError> {
+    let mut subscriptions = Vec::new();
+    for h in node.subscription_list().iter().filter(|h| p.sees_subscription(h)) {
+        let dead = all(&node, &h.config.name).await?;
+        subscriptions.push(DeadLetterStats {
+            subscription: h.config.name.clone(),
+            count: dead.len(),
+            oldest: dead.iter().map(|d| d.dead_at).min(),
+            newest: dead.iter().map(|d| d.dead_at).max(),
+        });
+    }
+    Ok(Json(StatsList { subscriptions }))
+}
+
+/// Which dead letters.
+#[derive(Deserialize, IntoParams, ToSchema, Default)]
+#[into_params(parameter_in = Query)]
+pub struct DeadQuery {
+    /// After this sequence number (exclusive).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (1–10,000). Default 100.
+    pub limit: Option<usize>,
+    /// Died at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Died before (RFC 3339).
+    pub until: Option<String>,
+}
+
+/// A page of dead letters.
+#[derive(Serialize, ToSchema)]
+pub struct DeadPage {
+    /// In sequence order: event, attempts, last status, error, response excerpt, time.
+    #[schema(value_type = Vec<Object>)]
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+fn times(since: &Option<String>, until: &Option<String>) -> Result<(Option<Timestamp>, Option<Timestamp>), ApiError> {
+    let parse = |f: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                Timestamp::parse_rfc3339(s).map_err(|m| ApiError::bad_request("invalid_request", format!("{f}: {m}")))
+            })
+            .transpose()
+    };
+    Ok((parse("since", since)?, parse("until", until)?))
+}
+
+async fn select(
+    node: &Node,
+    name: &str,
+    after: u64,
+    limit: usize,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<Vec<DeadLetter>, ApiError> {
+    let (since, until) = times(since, until)?;
+    let mut out = Vec::new();
+    let mut from = after + 1;
+    while out.len() < limit {
+        let page = node.store.dead_letters(name, from, 1000).await?;
+        let Some(last) = page.last().map(|d| d.seq) else { break };
+        from = last + 1;
+        out.extend(
+            page.into_iter()
+                .filter(|d| since.is_none_or(|t| d.dead_at >= t) && until.is_none_or(|t| d.dead_at < t)),
+        );
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// Dead letters of a subscription, filtered by time.
+#[utoipa::path(get, path = "/v1/subscriptions/{name}/dead-letters", tag = "dead letters", security(("bearer" = [])),
+    params(("name" = String, Path), DeadQuery),
+    responses((status = 200, body = DeadPage), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    Query(q): Query<DeadQuery>,
+) -> Result<Json<DeadPage>, ApiError> {
+    visible(&node, &p, &name)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    Ok(Json(DeadPage {
+        dead_letters: select(&node, &name, q.after, limit, &q.since, &q.until).await?,
+    }))
+}
+
+/// Which dead letters to act on: one by `seq`, or all matching a time range (at most `limit`).
+#[derive(Deserialize, ToSchema, Default)]
+pub struct DeadAction {
+    /// Only this event.
+    pub seq: Option<u64>,
+    /// Died at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Died before (RFC 3339).
+    pub until: Option<String>,
+    /// At most this many (default: all).
+    pub limit: Option<usize>,
+    /// Count without acting.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The outcome of a replay or purge.
+#[derive(Serialize, ToSchema)]
+pub struct ActionResult {
+    /// Dead letters that matched.
+    pub matched: usize,
+    /// Re-queued (replay) or deleted (purge); 0 on a dry run.
+    pub affected: usize,
+    /// Whether nothing was done.
+    pub dry_run: bool,
+}
+
+async fn matching(node: &Node, name: &str, a: &DeadAction) -> Result<Vec<u64>, ApiError> {
+    let limit = a.limit.unwrap_or(usize::MAX).max(1);
+    let dead = match a.seq {
+        Some(seq) => node
+            .store
+            .dead_letters(name, seq, 1)
+            .await?
+            .into_iter()
+            .filter(|d| d.seq == seq)
+            .collect(),
+        None => select(node, name, 0, limit, &a.since, &a.until).await?,
+    };
+    Ok(dead.into_iter().map(|d| d.seq).collect())
+}
+
+/// Delivers dead letters again (they leave the dead-letter store and get a fresh set of retries).
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/dead-letters/replay", tag = "dead letters", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = DeadAction,
+    responses((status = 200, body = ActionResult), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn replay(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    Json(a): Json<DeadAction>,
+) -> Result<Json<ActionResult>, ApiError> {
+    visible(&node, &p, &name)?;
+    let seqs = matching(&node, &name, &a).await?;
+    let matched = seqs.len();
+    let affected = if a.dry_run { 0 } else { node.requeue(&name, seqs).await? };
+    Ok(Json(ActionResult {
+        matched,
+        affected,
+        dry_run: a.dry_run,
+    }))
+}
+
+/// Deletes dead letters for good.
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/dead-letters/purge", tag = "dead letters", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = DeadAction,
+    responses((status = 200, body = ActionResult), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn purge(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    Json(a): Json<DeadAction>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let h = visible(&node, &p, &name)?;
+    let seqs = matching(&node, &name, &a).await?;
+    let matched = seqs.len();
+    if !a.dry_run {
+        for chunk in seqs.chunks(10_000) {
+            h.send(Control::Purge(chunk.to_vec())).await?;
+        }
+    }
+    Ok(Json(ActionResult {
+        matched,
+        affected: if a.dry_run { 0 } else { matched },
+        dry_run: a.dry_run,
+    }))
+}

@@ -1,0 +1,129 @@
+//! The handlers, one module per resource, registered on a utoipa `OpenApiRouter` so that the OpenAPI
+//! document (`GET /openapi.json`) is generated from the same code and covers every route.
+
+mod dead_letters;
+mod events;
+mod health;
+mod sources;
+mod subscriptions;
+mod tenants;
+
+use crate::ErrorBody;
+use axum::Json;
+use axum::routing::get;
+use std::sync::Arc;
+use tributary_engine::Node;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Errors every authenticated route can answer.
+pub(crate) type Err = ErrorBody;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tributary", description = "Reliable event streams from decentralized networks and databases. Authenticate with `Authorization: Bearer <admin key or tenant API key>`."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "sources", description = "Where events come from"),
+        (name = "events", description = "The durable log"),
+        (name = "subscriptions", description = "Who receives which events"),
+        (name = "dead letters", description = "Deliveries that failed for good"),
+        (name = "tenants", description = "Tenants and their API keys (admin)"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<Arc<Node>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::metrics))
+        .routes(routes!(sources::list_sources))
+        .routes(routes!(sources::get_source))
+        .routes(routes!(sources::ingest))
+        .routes(routes!(sources::source_rejects))
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::get_event))
+        .routes(routes!(
+            subscriptions::list_subscriptions,
+            subscriptions::create_subscription
+        ))
+        .routes(routes!(
+            subscriptions::get_subscription,
+            subscriptions::update_subscription,
+            subscriptions::delete_subscription
+        ))
+        .routes(routes!(subscriptions::subscription_secret))
+        .routes(routes!(subscriptions::rotate_secret))
+        .routes(routes!(subscriptions::pause))
+        .routes(routes!(subscriptions::resume))
+        .routes(routes!(subscriptions::send_test))
+        .routes(routes!(subscriptions::deliveries))
+        .routes(routes!(subscriptions::attempts))
+        .routes(routes!(subscriptions::replay))
+        .routes(routes!(dead_letters::stats))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::replay))
+        .routes(routes!(dead_letters::purge))
+        .routes(routes!(tenants::list_tenants, tenants::create_tenant))
+        .routes(routes!(tenants::get_tenant))
+        .routes(routes!(tenants::list_keys, tenants::create_key))
+        .routes(routes!(tenants::revoke_key))
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+/// All routes, with `/openapi.json` and the `Idempotency-Key` layer.
+pub fn router(node: Arc<Node>) -> axum::Router {
+    let (router, doc) = api_router().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(Json(doc.as_ref().clone()))),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            crate::idempotency::layer,
+        ))
+        .with_state(node)
+}
+
+/// `?after=&limit=` paging shared by list routes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Page {
+    /// Return items after this sequence number (exclusive). Default 0.
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many items (1–1000). Default 100.
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+impl Page {
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.clamp(1, 1000)
+    }
+}

@@ -1,0 +1,511 @@
+//! `/v1/subscriptions`: manage subscriptions, see their deliveries, replay the log to one of them.
+
+use super::{Err, Page};
+use crate::ApiError;
+use crate::auth::Principal;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tributary_core::store::AttemptRecord;
+use tributary_core::{Seq, Timestamp};
+use tributary_engine::subscription::{Control, SubscriptionConfig};
+use tributary_engine::{Node, Origin, SubscriptionHandle};
+use tributary_sinks::SinkConfig;
+use utoipa::ToSchema;
+
+/// A subscription as the API shows it (secrets redacted).
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionView {
+    /// Its name.
+    pub name: String,
+    /// `config` (read-only through the API) or `api`.
+    #[schema(value_type = String)]
+    pub origin: Origin,
+    /// Its tenant.
+    pub tenant: Option<String>,
+    /// Where deliveries go.
+    pub sink: String,
+    /// The full config, secrets replaced by `***`.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// Events behind its cursor.
+    pub backlog: u64,
+    /// Live counters: delivered, failed attempts, dead letters, in flight, pending, cursor, paused, breaker.
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+}
+
+/// The list.
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionList {
+    /// Subscriptions the caller may see.
+    pub subscriptions: Vec<SubscriptionView>,
+}
+
+pub(crate) fn view(node: &Node, h: &SubscriptionHandle) -> SubscriptionView {
+    let s = h.status.snapshot();
+    let mut config = serde_json::to_value(&h.config).unwrap_or_default();
+    if let Some(sink) = config.get_mut("sink") {
+        if sink.get("secret").is_some_and(|v| !v.is_null()) {
+            sink["secret"] = "***".into();
+        }
+        if let Some(prev) = sink.get_mut("previous_secrets").and_then(|p| p.as_array_mut()) {
+            for p in prev {
+                p["secret"] = "***".into();
+            }
+        }
+    }
+    SubscriptionView {
+        name: h.config.name.clone(),
+        origin: h.origin,
+        tenant: h.config.tenant.clone(),
+        sink: h.sink.describe(),
+        config,
+        backlog: node.store.last_seq().saturating_sub(s.cursor),
+        status: serde_json::to_value(s).unwrap_or_default(),
+    }
+}
+
+/// The subscription if the caller may see it, else 404.
+pub(crate) fn visible(node: &Node, p: &Principal, name: &str) -> Result<Arc<SubscriptionHandle>, ApiError> {
+    node.subscription(name)
+        .filter(|h| p.sees_subscription(h))
+        .ok_or_else(|| ApiError::not_found(format!("no subscription named {name:?}")))
+}
+
+/// Subscriptions the caller may see.
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions", security(("bearer" = [])),
+    responses((status = 200, body = SubscriptionList), (status = 401, body = Err)))]
+pub async fn list_subscriptions(State(node): State<Arc<Node>>, p: Principal) -> Json<SubscriptionList> {
+    let subscriptions = node
+        .subscription_list()
+        .iter()
+        .filter(|h| p.sees_subscription(h))
+        .map(|h| view(&node, h))
+        .collect();
+    Json(SubscriptionList { subscriptions })
+}
+
+fn parse_config(
+    p: &Principal,
+    node: &Node,
+    body: serde_json::Value,
+    name: Option<&str>,
+) -> Result<SubscriptionConfig, ApiError> {
+    let mut body = body;
+    if let (Some(name), Some(obj)) = (name, body.as_object_mut()) {
+        obj.entry("name").or_insert_with(|| name.into());
+    }
+    let mut config: SubscriptionConfig = serde_json::from_value(body)
+        .map_err(|e| ApiError::unprocessable("invalid_subscription", format!("subscription: {e}")))?;
+    if let Principal::Tenant(t) = p {
+        if config.tenant.as_deref().is_some_and(|given| given != t) {
+            return Err(ApiError::unprocessable(
+                "invalid_subscription",
+                format!("tenant: a tenant key can only create subscriptions of its own tenant {t:?}"),
+            ));
+        }
+        config.tenant = Some(t.clone());
+        for (i, s) in config.filter.sources.iter().enumerate() {
+            if !p.sees_source(node, s) {
+                return Err(ApiError::unprocessable(
+                    "invalid_subscription",
+                    format!("filter.sources[{i}]: no source named {s:?}"),
+                ));
+            }
+        }
+        let SinkConfig::Webhook(w) = &config.sink;
+        if w.allow_private_networks {
+            return Err(ApiError::unprocessable(
+                "invalid_subscription",
+                "sink.allow_private_networks: only the admin may allow private networks",
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// Creates a subscription (kept across restarts). Without `sink.secret`, one is generated.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", security(("bearer" = [])),
+    request_body(content = Object, description = "a subscription as in the config file: name, filter, sink, retry, ordering, ..."),
+    responses((status = 201, body = SubscriptionView), (status = 401, body = Err), (status = 409, body = Err), (status = 422, body = Err)))]
+pub async fn create_subscription(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Json(body): Json<serde_json::Value>,
+) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+    let config = parse_config(&p, &node, body, None)?;
+    let h = node.create_subscription(config).await?;
+    Ok((StatusCode::CREATED, Json(view(&node, &h))))
+}
+
+/// One subscription.
+#[utoipa::path(get, path = "/v1/subscriptions/{name}", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = SubscriptionView), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn get_subscription(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    let h = visible(&node, &p, &name)?;
+    Ok(Json(view(&node, &h)))
+}
+
+/// Replaces an API-created subscription's config (its cursor and delivery state carry over).
+#[utoipa::path(put, path = "/v1/subscriptions/{name}", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body(content = Object),
+    responses((status = 200, body = SubscriptionView), (status = 401, body = Err), (status = 404, body = Err), (status = 409, body = Err), (status = 422, body = Err)))]
+pub async fn update_subscription(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    visible(&node, &p, &name)?;
+    let config = parse_config(&p, &node, body, Some(&name))?;
+    let h = node.update_subscription(&name, config).await?;
+    Ok(Json(view(&node, &h)))
+}
+
+/// Deletes an API-created subscription.
+#[utoipa::path(delete, path = "/v1/subscriptions/{name}", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 401, body = Err), (status = 404, body = Err), (status = 409, body = Err)))]
+pub async fn delete_subscription(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    visible(&node, &p, &name)?;
+    node.delete_subscription(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signing secrets.
+#[derive(Serialize, ToSchema)]
+pub struct SecretView {
+    /// The subscription.
+    pub subscription: String,
+    /// The current secret (`whsec_…`).
+    pub secret: Option<String>,
+    /// Earlier secrets still signing, with their expiry.
+    #[schema(value_type = Vec<Object>)]
+    pub previous: Vec<serde_json::Value>,
+}
+
+/// The webhook signing secret(s).
+#[utoipa::path(get, path = "/v1/subscriptions/{name}/secret", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = SecretView), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn subscription_secret(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<SecretView>, ApiError> {
+    let h = visible(&node, &p, &name)?;
+    let SinkConfig::Webhook(w) = &h.config.sink;
+    let secret = match &w.secret {
+        Some(s) => Some(s.clone()),
+        None => node.store.get_meta(&format!("subscription/{name}/secret")).await?,
+    };
+    let previous = w
+        .previous_secrets
+        .iter()
+        .map(|p| serde_json::json!({"secret": p.secret, "expires_at": p.expires_at}))
+        .collect();
+    Ok(Json(SecretView {
+        subscription: name,
+        secret,
+        previous,
+    }))
+}
+
+/// How long the old secret keeps signing.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RotateRequest {
+    /// Seconds the old secret stays valid (default 86,400).
+    pub overlap_seconds: Option<u64>,
+}
+
+/// The new secret.
+#[derive(Serialize, ToSchema)]
+pub struct Rotated {
+    /// The new secret (`whsec_…`): deliveries carry both signatures until `previous_expires_at`.
+    pub secret: String,
+    /// When the old secret stops signing.
+    #[schema(value_type = String)]
+    pub previous_expires_at: Timestamp,
+}
+
+/// Rotates the signing secret of an API-created webhook subscription; the old one keeps signing for the overlap.
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/rotate-secret", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body(content = RotateRequest, description = "optional"),
+    responses((status = 200, body = Rotated), (status = 401, body = Err), (status = 404, body = Err), (status = 409, body = Err)))]
+pub async fn rotate_secret(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    body: Option<Json<RotateRequest>>,
+) -> Result<Json<Rotated>, ApiError> {
+    visible(&node, &p, &name)?;
+    let overlap = body
+        .and_then(|b| b.0.overlap_seconds)
+        .unwrap_or(86_400)
+        .min(30 * 86_400);
+    let (secret, previous_expires_at) = node.rotate_secret(&name, Duration::from_secs(overlap)).await?;
+    Ok(Json(Rotated {
+        secret,
+        previous_expires_at,
+    }))
+}
+
+/// What was asked of the worker.
+#[derive(Serialize, ToSchema)]
+pub struct Requested {
+    /// The subscription.
+    pub subscription: String,
+    /// `pause` or `resume`.
+    pub requested: String,
+}
+
+/// Stops starting deliveries (in-flight ones finish).
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/pause", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = Requested), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn pause(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Requested>, ApiError> {
+    visible(&node, &p, &name)?.send(Control::Pause).await?;
+    Ok(Json(Requested {
+        subscription: name,
+        requested: "pause".into(),
+    }))
+}
+
+/// Starts delivering again; waiting retries become due now.
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/resume", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = Requested), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn resume(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Requested>, ApiError> {
+    visible(&node, &p, &name)?.send(Control::Resume).await?;
+    Ok(Json(Requested {
+        subscription: name,
+        requested: "resume".into(),
+    }))
+}
+
+/// The outcome of a test delivery.
+#[derive(Serialize, ToSchema)]
+pub struct TestResult {
+    /// `delivered`, `retriable` or `rejected`.
+    pub outcome: String,
+    /// The receiver's status code.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub latency_ms: f64,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// Sends a `tributary.test` event to the subscription's endpoint now (not stored, not retried).
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/test", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = TestResult), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn send_test(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<TestResult>, ApiError> {
+    visible(&node, &p, &name)?;
+    let r = node.send_test_event(&name).await?;
+    Ok(Json(TestResult {
+        outcome: format!("{:?}", r.status).to_lowercase(),
+        status: r.code,
+        latency_ms: r.latency.as_secs_f64() * 1000.0,
+        error: r.error,
+    }))
+}
+
+/// One event's delivery with every attempt.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// Every attempt: time, outcome, status, latency, error.
+    #[schema(value_type = Vec<Object>)]
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// A page of deliveries.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// In sequence order.
+    pub deliveries: Vec<DeliveryView>,
+    /// Pass as `after` to continue.
+    pub next_after: Option<u64>,
+}
+
+/// Deliveries of a subscription, each with every attempt.
+#[utoipa::path(get, path = "/v1/subscriptions/{name}/deliveries", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path), Page),
+    responses((status = 200, body = DeliveryPage), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn deliveries(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<DeliveryPage>, ApiError> {
+    visible(&node, &p, &name)?;
+    let limit = page.limit();
+    let attempts = node.store.attempts_from(&name, page.after + 1, limit * 8 + 8).await?;
+    let mut deliveries: Vec<DeliveryView> = Vec::new();
+    for a in attempts {
+        let full = deliveries.len() == limit;
+        match deliveries.last_mut() {
+            Some(d) if d.seq == a.seq => d.attempts.push(a),
+            _ if full => break,
+            _ => deliveries.push(DeliveryView {
+                seq: a.seq,
+                attempts: vec![a],
+            }),
+        }
+    }
+    let next_after = (deliveries.len() == limit)
+        .then(|| deliveries.last().map(|d| d.seq))
+        .flatten();
+    Ok(Json(DeliveryPage { deliveries, next_after }))
+}
+
+/// Attempts for one event.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptList {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// Every attempt.
+    #[schema(value_type = Vec<Object>)]
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// Every attempt to deliver one event to this subscription.
+#[utoipa::path(get, path = "/v1/subscriptions/{name}/attempts/{seq}", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path), ("seq" = u64, Path)),
+    responses((status = 200, body = AttemptList), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn attempts(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path((name, seq)): Path<(String, u64)>,
+) -> Result<Json<AttemptList>, ApiError> {
+    visible(&node, &p, &name)?;
+    Ok(Json(AttemptList {
+        seq,
+        attempts: node.store.attempts(&name, seq).await?,
+    }))
+}
+
+/// A range of the log to deliver again.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ReplayRequest {
+    /// First sequence number (inclusive).
+    pub from_seq: Option<u64>,
+    /// Last sequence number (inclusive).
+    pub to_seq: Option<u64>,
+    /// Ingested at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Ingested before (RFC 3339).
+    pub until: Option<String>,
+    /// Count without acting.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// How many events a replay matched and queued.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayResult {
+    /// Events in range that match the subscription's filter.
+    pub matched: usize,
+    /// Events queued for delivery (0 on a dry run).
+    pub requeued: usize,
+    /// Whether nothing was done.
+    pub dry_run: bool,
+}
+
+/// Most events one replay may queue.
+const MAX_REPLAY: usize = 1_000_000;
+
+/// Re-delivers a sequence or time range of the log to one subscription (events matching its filter).
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/replay", tag = "subscriptions", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = ReplayRequest,
+    responses((status = 200, body = ReplayResult), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err), (status = 422, body = Err)))]
+pub async fn replay(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(name): Path<String>,
+    Json(req): Json<ReplayRequest>,
+) -> Result<Json<ReplayResult>, ApiError> {
+    let h = visible(&node, &p, &name)?;
+    let parse = |f: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                Timestamp::parse_rfc3339(s).map_err(|m| ApiError::bad_request("invalid_request", format!("{f}: {m}")))
+            })
+            .transpose()
+    };
+    let (since, until) = (parse("since", &req.since)?, parse("until", &req.until)?);
+    if req.from_seq.is_none() && req.to_seq.is_none() && since.is_none() && until.is_none() {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "give a range: from_seq/to_seq and/or since/until",
+        ));
+    }
+    let filter = h
+        .config
+        .filter
+        .compile()
+        .map_err(|_| ApiError::unprocessable("invalid_subscription", "the subscription's filter is invalid"))?;
+    let to = req.to_seq.unwrap_or(u64::MAX).min(node.store.last_seq());
+    let mut seqs: Vec<Seq> = Vec::new();
+    let mut next = req.from_seq.unwrap_or(1).max(1);
+    while next <= to {
+        let page = node.store.read_from(next, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page {
+            next = e.seq + 1;
+            if e.seq > to {
+                break;
+            }
+            let in_time = since.is_none_or(|t| e.ingested_at >= t) && until.is_none_or(|t| e.ingested_at < t);
+            if in_time && filter.matches(&e) {
+                seqs.push(e.seq);
+            }
+        }
+        if seqs.len() > MAX_REPLAY {
+            return Err(ApiError::unprocessable(
+                "too_many",
+                format!("more than {MAX_REPLAY} events in range; replay a narrower range"),
+            ));
+        }
+    }
+    let matched = seqs.len();
+    let requeued = if req.dry_run {
+        0
+    } else {
+        node.requeue(&name, seqs).await?
+    };
+    Ok(Json(ReplayResult {
+        matched,
+        requeued,
+        dry_run: req.dry_run,
+    }))
+}
