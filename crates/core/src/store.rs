@@ -83,6 +83,10 @@ pub struct Pending {
     pub attempts: u32,
     /// Not before this time.
     pub due_at: Timestamp,
+    /// Attempts recorded in earlier rounds (before a replay gave the event a fresh set of retries):
+    /// attempt numbers continue from here so no attempt record is overwritten.
+    #[serde(default)]
+    pub prior_attempts: u32,
 }
 
 /// The explicit outcome class of one attempt.

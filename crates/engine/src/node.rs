@@ -93,6 +93,7 @@ impl Node {
             let status = Arc::new(SourceStatus::default());
             let observed: Arc<dyn Store> = Arc::new(ObservedStore::new(store.clone(), sc.name(), status.clone()));
             status.running.store(true, Relaxed);
+            status.started_at.store(tributary_core::Timestamp::now().0, Relaxed);
             let push = match sc.build() {
                 BuiltSource::Push(h) => Some(h),
                 BuiltSource::Task(task) => {

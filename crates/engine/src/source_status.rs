@@ -31,6 +31,8 @@ pub struct SourceStatus {
     pub last_event_at: AtomicI64,
     /// The source task runs (push sources: always).
     pub running: AtomicBool,
+    /// When the source started, microseconds since the epoch (stall times count from here at first).
+    pub started_at: AtomicI64,
     /// Why the source task stopped, if it did.
     pub failure: Mutex<Option<String>>,
     /// Events stored per second, over the last few seconds.
@@ -90,7 +92,8 @@ impl SourceStatus {
         let last = self.last_event_at.load(Relaxed);
         let last_event_at = (last > 0).then_some(Timestamp(last));
         let running = self.running.load(Relaxed);
-        let since_progress = Timestamp::now().micros_since(last_event_at.unwrap_or(Timestamp(0)));
+        let progress = Timestamp(last.max(self.started_at.load(Relaxed)));
+        let since_progress = Timestamp::now().micros_since(progress);
         let stalled = running && stall_after.is_some_and(|d| since_progress as u128 > d.as_micros());
         let (at, _, rate) = *self.rate.lock().expect("rate lock");
         let idle = at.is_none_or(|t| t.elapsed().as_secs() > 5);

@@ -215,6 +215,7 @@ fn update(op: &Op, t: Timestamp) -> DeliveryUpdate {
                 key: seq.is_multiple_of(2).then(|| format!("k{seq}")),
                 attempts: 1,
                 due_at: t,
+                prior_attempts: 0,
             })
             .collect(),
         pending_remove: pending_remove.iter().map(|&s| s.into()).collect(),

@@ -55,7 +55,10 @@ pub fn message_id(subscription: &str, id: &EventId) -> String {
 
 struct Done {
     seq: Seq,
+    /// The attempt within the current round of retries (1 = first).
     attempt: u32,
+    /// Attempts recorded in earlier rounds.
+    prior: u32,
     event: Arc<StoredEvent>,
     from_pending: bool,
     started: Timestamp,
@@ -297,11 +300,30 @@ impl Worker {
                 continue;
             };
             let key = event.event.key.clone().filter(|_| self.per_key);
+            // Number this round's attempts after every attempt already recorded (committed or not).
+            let recorded = self
+                .store
+                .attempts(&self.name, seq)
+                .await?
+                .iter()
+                .map(|a| a.attempt)
+                .max()
+                .unwrap_or(0);
+            let unwritten = self
+                .update
+                .attempts
+                .iter()
+                .filter(|a| a.seq == seq)
+                .map(|a| a.attempt)
+                .max()
+                .unwrap_or(0);
+            let prior = recorded.max(unwritten);
             self.pending_insert(Pending {
                 seq,
                 key,
                 attempts: 0,
                 due_at: now,
+                prior_attempts: prior,
             });
             self.record_pending(seq);
         }
@@ -379,7 +401,7 @@ impl Worker {
                             if let Some(k) = &p.key {
                                 self.busy_keys.insert(k.clone());
                             }
-                            self.spawn(Arc::new(event), p.attempts + 1, true);
+                            self.spawn(Arc::new(event), p.attempts + 1, p.prior_attempts, true);
                         }
                         None => {
                             tracing::error!(subscription = %self.name, seq, "pending delivery refers to a missing event; dropping it");
@@ -389,7 +411,7 @@ impl Worker {
                 }
                 None => {
                     let event = self.ready.pop_front().expect("ready is not empty");
-                    self.spawn(event, 1, false);
+                    self.spawn(event, 1, 0, false);
                 }
             }
         }
@@ -426,6 +448,7 @@ impl Worker {
                         key: Some(k),
                         attempts: 0,
                         due_at: Timestamp(0),
+                        prior_attempts: 0,
                     });
                     self.record_pending(seq);
                 }
@@ -446,12 +469,12 @@ impl Worker {
         Ok(true)
     }
 
-    fn spawn(&mut self, event: Arc<StoredEvent>, attempt: u32, from_pending: bool) {
+    fn spawn(&mut self, event: Arc<StoredEvent>, attempt: u32, prior: u32, from_pending: bool) {
         let delivery = Delivery {
             subscription: self.name.clone(),
             message_id: message_id(&self.name, &event.event.id),
             event,
-            attempt,
+            attempt: prior + attempt,
         };
         let sink = self.sink.clone();
         self.status.in_flight.fetch_add(1, Relaxed);
@@ -461,6 +484,7 @@ impl Worker {
             Done {
                 seq: delivery.event.seq,
                 attempt,
+                prior,
                 event: delivery.event,
                 from_pending,
                 started,
@@ -476,7 +500,7 @@ impl Worker {
         let r = &d.report;
         self.update.attempts.push(AttemptRecord {
             seq: d.seq,
-            attempt: d.attempt,
+            attempt: d.prior + d.attempt,
             at: d.started,
             outcome: r.status,
             status: r.code,
@@ -514,6 +538,7 @@ impl Worker {
                             key: key.clone(),
                             attempts: d.attempt,
                             due_at,
+                            prior_attempts: d.prior,
                         });
                         self.record_pending(d.seq);
                         if !d.from_pending {
@@ -530,6 +555,7 @@ impl Worker {
                                         key: Some(k.clone()),
                                         attempts: 0,
                                         due_at: Timestamp(0),
+                                        prior_attempts: 0,
                                     });
                                     self.record_pending(e.seq);
                                 }
@@ -550,6 +576,7 @@ impl Worker {
                     key: key.clone(),
                     attempts: d.attempt,
                     due_at: Timestamp::now(),
+                    prior_attempts: d.prior,
                 });
                 self.record_pending(d.seq);
                 if !d.from_pending {
@@ -565,6 +592,7 @@ impl Worker {
                                 key: Some(k.clone()),
                                 attempts: 0,
                                 due_at: Timestamp(0),
+                                prior_attempts: 0,
                             });
                             self.record_pending(e.seq);
                         }
@@ -590,7 +618,7 @@ impl Worker {
         self.update.dead_letters.push(DeadLetter {
             seq: d.seq,
             event_id: d.event.event.id,
-            attempts: d.attempt,
+            attempts: d.prior + d.attempt,
             last_status: d.report.code,
             error: format!("{why}: {error}"),
             response_excerpt: d.report.response_excerpt.clone(),

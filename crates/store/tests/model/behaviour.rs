@@ -122,6 +122,7 @@ async fn delivery_state_round_trips(store: Arc<dyn Store>) {
         key: None,
         attempts: 1,
         due_at: Timestamp(5),
+        prior_attempts: 0,
     };
     let update = DeliveryUpdate {
         cursor: Some(10),

@@ -3,6 +3,7 @@
 
 mod config;
 mod conformance;
+mod control;
 mod crash;
 mod delivery;
 mod file_source;

@@ -1,0 +1,532 @@
+//! The control plane on the running binary: tenant isolation on every endpoint, API-created subscriptions
+//! (kept across restarts), secret rotation, test events, replay, dead-letter operations, Idempotency-Key.
+
+use crate::{BIN, SECRET};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tributary_testkit::{ADMIN_KEY, Receiver, Reply, TestNode, wait_until};
+
+const T: Duration = Duration::from_secs(20);
+
+async fn call(node: &TestNode, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", node.url);
+    let mut req = node.client().request(method.parse().unwrap(), url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn config(url: &str) -> String {
+    format!(
+        "[[sources]]\nname = \"shared\"\ntype = \"http\"\ntenants = [\"*\"]\n\n[[sources]]\nname = \"private\"\ntype = \"http\"\n\n[[subscriptions]]\nname = \"from-config\"\n{}",
+        tributary_testkit::webhook_sink(url, SECRET)
+    )
+}
+
+async fn tenant_key(node: &TestNode, name: &str) -> String {
+    let (s, _) = call(node, "POST", "/v1/tenants", ADMIN_KEY, Some(json!({"name": name}))).await;
+    assert_eq!(s, 201);
+    let (s, key) = call(node, "POST", &format!("/v1/tenants/{name}/keys"), ADMIN_KEY, None).await;
+    assert_eq!(s, 201);
+    key["key"].as_str().unwrap().to_owned()
+}
+
+fn sub(name: &str, url: &str) -> Value {
+    json!({"name": name, "filter": {"sources": ["shared"]}, "sink": {"type": "webhook", "url": url}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_see_only_their_own_objects_and_get_404_for_others() {
+    let rx = Receiver::start(None, true).await.unwrap();
+    let node = TestNode::start(BIN, &config(&rx.url()));
+    let a = tenant_key(&node, "alpha").await;
+    let b = tenant_key(&node, "beta").await;
+    // Tenants may not allow private networks: the admin creates their subscriptions on loopback.
+    for (name, tenant) in [("sub-a", "alpha"), ("sub-b", "beta")] {
+        let mut s = sub(name, &rx.url());
+        s["tenant"] = tenant.into();
+        s["sink"]["allow_private_networks"] = true.into();
+        let (st, body) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await;
+        assert_eq!(st, 201, "{body}");
+    }
+    let (_, shared) = call(
+        &node,
+        "POST",
+        "/v1/sources/shared/events",
+        ADMIN_KEY,
+        Some(json!({"kind": "x.y", "data": 1})),
+    )
+    .await;
+    let (_, private) = call(
+        &node,
+        "POST",
+        "/v1/sources/private/events",
+        ADMIN_KEY,
+        Some(json!({"kind": "x.y", "data": 2})),
+    )
+    .await;
+    let private_id = private["ids"][0].as_str().unwrap();
+    let shared_id = shared["ids"][0].as_str().unwrap();
+
+    // Lists show only A's objects.
+    let (_, list) = call(&node, "GET", "/v1/subscriptions", &a, None).await;
+    let names: Vec<&str> = list["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sub-a"]);
+    let (_, stats) = call(&node, "GET", "/v1/dead-letters/stats", &a, None).await;
+    assert_eq!(stats["subscriptions"].as_array().unwrap().len(), 1);
+    let (_, sources) = call(&node, "GET", "/v1/sources", &a, None).await;
+    assert_eq!(sources["sources"].as_array().unwrap().len(), 1);
+    let (_, events) = call(&node, "GET", "/v1/events", &a, None).await;
+    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+    assert_eq!(events["events"][0]["id"], shared_id);
+    assert_eq!(
+        call(&node, "GET", &format!("/v1/events/{shared_id}"), &a, None).await.0,
+        200
+    );
+
+    // Every endpoint on B's objects (and the private source, and config subscriptions) answers 404.
+    let cases: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/v1/subscriptions/sub-b".into(), None),
+        (
+            "PUT",
+            "/v1/subscriptions/sub-b".into(),
+            Some(sub("sub-b", "https://example.com/h")),
+        ),
+        ("DELETE", "/v1/subscriptions/sub-b".into(), None),
+        ("GET", "/v1/subscriptions/sub-b/secret".into(), None),
+        ("POST", "/v1/subscriptions/sub-b/rotate-secret".into(), Some(json!({}))),
+        ("POST", "/v1/subscriptions/sub-b/pause".into(), None),
+        ("POST", "/v1/subscriptions/sub-b/resume".into(), None),
+        ("POST", "/v1/subscriptions/sub-b/test".into(), None),
+        ("GET", "/v1/subscriptions/sub-b/deliveries".into(), None),
+        ("GET", "/v1/subscriptions/sub-b/attempts/1".into(), None),
+        (
+            "POST",
+            "/v1/subscriptions/sub-b/replay".into(),
+            Some(json!({"from_seq": 1, "dry_run": true})),
+        ),
+        ("GET", "/v1/subscriptions/sub-b/dead-letters".into(), None),
+        (
+            "POST",
+            "/v1/subscriptions/sub-b/dead-letters/replay".into(),
+            Some(json!({"dry_run": true})),
+        ),
+        (
+            "POST",
+            "/v1/subscriptions/sub-b/dead-letters/purge".into(),
+            Some(json!({"dry_run": true})),
+        ),
+        ("GET", "/v1/subscriptions/from-config".into(), None),
+        ("GET", "/v1/sources/private".into(), None),
+        ("GET", "/v1/sources/private/rejects".into(), None),
+        (
+            "POST",
+            "/v1/sources/private/events".into(),
+            Some(json!({"kind": "x.y", "data": 3})),
+        ),
+        ("GET", format!("/v1/events/{private_id}"), None),
+    ];
+    for (method, path, body) in cases {
+        let (status, err) = call(&node, method, &path, &a, body).await;
+        assert_eq!(status, 404, "{method} {path} as tenant alpha: {err}");
+        assert_eq!(err["error"]["code"], "not_found", "{method} {path}");
+    }
+    // B's subscription is untouched; B sees it.
+    assert_eq!(call(&node, "GET", "/v1/subscriptions/sub-b", &b, None).await.0, 200);
+    // Admin-only routes are forbidden to tenants.
+    assert_eq!(call(&node, "GET", "/v1/tenants", &a, None).await.0, 403);
+    assert_eq!(call(&node, "POST", "/v1/tenants/alpha/keys", &a, None).await.0, 403);
+    // A tenant creating a subscription gets its own tenant and no private networks.
+    let (st, err) = call(&node, "POST", "/v1/subscriptions", &a, Some(json!({"name": "mine", "sink": {"type": "webhook", "url": "http://127.0.0.1:1/h", "allow_private_networks": true}}))).await;
+    assert_eq!(st, 422, "{err}");
+    let (st, created) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions",
+        &a,
+        Some(json!({"name": "mine", "sink": {"type": "webhook", "url": "https://example.com/h"}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{created}");
+    assert_eq!(created["tenant"], "alpha");
+    // A revoked key stops working at once.
+    let (_, keys) = call(&node, "GET", "/v1/tenants/alpha/keys", ADMIN_KEY, None).await;
+    let id = keys["keys"][0]["id"].as_str().unwrap().to_owned();
+    assert!(keys["keys"][0].get("hash").is_none(), "hashes are never shown");
+    assert_eq!(
+        call(
+            &node,
+            "DELETE",
+            &format!("/v1/tenants/alpha/keys/{id}"),
+            ADMIN_KEY,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(call(&node, "GET", "/v1/subscriptions", &a, None).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_subscriptions_survive_restarts_rotate_and_test() {
+    let rx = Receiver::start(None, true).await.unwrap();
+    let mut node = TestNode::start(BIN, &config(&rx.url()));
+    let mut s = sub("api-sub", &rx.url());
+    s["sink"]["allow_private_networks"] = true.into();
+    let (st, created) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s.clone())).await;
+    assert_eq!(st, 201, "{created}");
+    assert_eq!(created["origin"], "api");
+    assert_eq!(created["config"]["sink"]["secret"], "***");
+    assert_eq!(
+        call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await.0,
+        409
+    );
+    let (_, secret) = call(&node, "GET", "/v1/subscriptions/api-sub/secret", ADMIN_KEY, None).await;
+    let old = secret["secret"].as_str().unwrap().to_owned();
+    assert!(old.starts_with("whsec_"));
+    // Config-defined subscriptions are read-only.
+    let (st, err) = call(
+        &node,
+        "PUT",
+        "/v1/subscriptions/from-config",
+        ADMIN_KEY,
+        Some(sub("from-config", &rx.url())),
+    )
+    .await;
+    assert_eq!((st, err["error"]["code"].as_str()), (409, Some("read_only")));
+    // Rotation: the old secret keeps verifying during the overlap, the new one verifies too.
+    let (st, rotated) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/api-sub/rotate-secret",
+        ADMIN_KEY,
+        Some(json!({"overlap_seconds": 3600})),
+    )
+    .await;
+    assert_eq!(st, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    let (_, test) = call(&node, "POST", "/v1/subscriptions/api-sub/test", ADMIN_KEY, None).await;
+    assert_eq!(test["outcome"], "delivered", "{test}");
+    assert!(
+        rx.wait_for(T, |r| r
+            .iter()
+            .any(|x| x.body.as_ref().is_some_and(|b| b["type"] == "tributary.test")))
+            .await
+    );
+    // Restart: the subscription comes back from the store with its rotated secrets.
+    assert_eq!(node.terminate(), Some(0));
+    node.spawn();
+    let (st, again) = call(&node, "GET", "/v1/subscriptions/api-sub", ADMIN_KEY, None).await;
+    assert_eq!((st, again["origin"].as_str()), (200, Some("api")));
+    let (_, secret) = call(&node, "GET", "/v1/subscriptions/api-sub/secret", ADMIN_KEY, None).await;
+    assert_eq!(secret["secret"], new.as_str());
+    assert_eq!(secret["previous"][0]["secret"], old.as_str());
+    let checker_old = Receiver::start(Some(old), true).await.unwrap();
+    let checker_new = Receiver::start(Some(new), true).await.unwrap();
+    // Point the subscription at a verifying receiver per secret and send a test event through each.
+    for checker in [&checker_old, &checker_new] {
+        let mut s = sub("api-sub", &checker.url());
+        s["sink"]["allow_private_networks"] = true.into();
+        let (st, body) = call(&node, "PUT", "/v1/subscriptions/api-sub", ADMIN_KEY, Some(s)).await;
+        assert_eq!(st, 200, "{body}");
+        let (_, test) = call(&node, "POST", "/v1/subscriptions/api-sub/test", ADMIN_KEY, None).await;
+        assert_eq!(test["outcome"], "delivered", "{test}");
+        assert_eq!(
+            (checker.verified(), checker.failed()),
+            (1, 0),
+            "both signatures are sent during the overlap"
+        );
+    }
+    assert_eq!(
+        call(&node, "DELETE", "/v1/subscriptions/api-sub", ADMIN_KEY, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&node, "GET", "/v1/subscriptions/api-sub", ADMIN_KEY, None).await.0,
+        404
+    );
+    node.terminate();
+    node.spawn();
+    assert_eq!(
+        call(&node, "GET", "/v1/subscriptions/api-sub", ADMIN_KEY, None).await.0,
+        404,
+        "deleted for good"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_and_dead_letter_operations() {
+    let rx = Receiver::start(Some(SECRET.into()), true).await.unwrap();
+    rx.respond_with(|r| {
+        if r.key.as_deref() == Some("bad") {
+            Reply::status(400)
+        } else {
+            Reply::ok()
+        }
+    });
+    let node = TestNode::start(BIN, &config(&rx.url()));
+    let events: Vec<Value> = (0..5)
+        .map(|i| json!({"kind": "x.y", "key": if i < 3 { "bad" } else { "good" }, "data": i}))
+        .collect();
+    call(
+        &node,
+        "POST",
+        "/v1/sources/shared/events",
+        ADMIN_KEY,
+        Some(json!(events)),
+    )
+    .await;
+    let dead = || async {
+        call(
+            &node,
+            "GET",
+            "/v1/subscriptions/from-config/dead-letters",
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .1["dead_letters"]
+            .as_array()
+            .map(|a| a.len())
+    };
+    assert!(wait_until(T, || async { dead().await == Some(3) }).await);
+    let (_, stats) = call(&node, "GET", "/v1/dead-letters/stats", ADMIN_KEY, None).await;
+    assert_eq!(stats["subscriptions"][0]["count"], 3);
+    let (_, health) = call(&node, "GET", "/health", ADMIN_KEY, None).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    // Dry run counts, acts on nothing.
+    let (_, dry) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/from-config/dead-letters/replay",
+        ADMIN_KEY,
+        Some(json!({"dry_run": true})),
+    )
+    .await;
+    assert_eq!((dry["matched"].as_u64(), dry["affected"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(dead().await, Some(3));
+    // Purge one, replay the rest once the endpoint is fixed.
+    let (_, purged) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/from-config/dead-letters/purge",
+        ADMIN_KEY,
+        Some(json!({"seq": 1})),
+    )
+    .await;
+    assert_eq!(purged["affected"], 1);
+    assert!(wait_until(T, || async { dead().await == Some(2) }).await);
+    rx.respond_with(|_| Reply::ok());
+    let (_, replayed) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/from-config/dead-letters/replay",
+        ADMIN_KEY,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(replayed["affected"], 2);
+    assert!(wait_until(T, || async { dead().await == Some(0) }).await);
+    let ok = |r: &[tributary_testkit::Received]| r.iter().filter(|x| x.status < 300).count();
+    assert!(rx.wait_for(T, |r| ok(r) == 4).await, "2 good + 2 replayed");
+    // Replay a range of the log: seq 4..=5 again, same webhook-ids.
+    let (_, dry) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/from-config/replay",
+        ADMIN_KEY,
+        Some(json!({"from_seq": 4, "to_seq": 5, "dry_run": true})),
+    )
+    .await;
+    assert_eq!((dry["matched"].as_u64(), dry["requeued"].as_u64()), (Some(2), Some(0)));
+    let (_, done) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/from-config/replay",
+        ADMIN_KEY,
+        Some(json!({"from_seq": 4, "to_seq": 5})),
+    )
+    .await;
+    assert_eq!(done["requeued"], 2);
+    assert!(rx.wait_for(T, |r| ok(r) == 6).await);
+    let got = rx.received();
+    for seq in [4, 5] {
+        let ids: std::collections::HashSet<_> = got
+            .iter()
+            .filter(|r| r.seq == seq)
+            .map(|r| r.webhook_id.clone())
+            .collect();
+        assert_eq!(ids.len(), 1, "a replay keeps the webhook-id");
+    }
+    let (_, deliveries) = call(
+        &node,
+        "GET",
+        "/v1/subscriptions/from-config/deliveries",
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    let d = deliveries["deliveries"].as_array().unwrap();
+    assert_eq!(d.len(), 5);
+    assert_eq!(
+        d[1]["attempts"].as_array().unwrap().len(),
+        2,
+        "seq 2: a 400, then the replayed success"
+    );
+    let (_, health) = call(&node, "GET", "/health", ADMIN_KEY, None).await;
+    assert_eq!(health["status"], "ok", "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_return_the_first_answer() {
+    let rx = Receiver::start(None, false).await.unwrap();
+    let node = TestNode::start(BIN, &config(&rx.url()));
+    let post = |body: Value| {
+        node.client()
+            .post(format!("{}/v1/sources/shared/events", node.url))
+            .bearer_auth(ADMIN_KEY)
+            .header("Idempotency-Key", "order-42")
+            .json(&body)
+            .send()
+    };
+    let first = post(json!({"kind": "x.y", "data": 1})).await.unwrap();
+    assert_eq!(first.status().as_u16(), 202);
+    let first: Value = first.json().await.unwrap();
+    let again = post(json!({"kind": "x.y", "data": 1})).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the first answer (accepted: 1), not a duplicate count");
+    let other = post(json!({"kind": "x.y", "data": 2})).await.unwrap();
+    assert_eq!(other.status().as_u16(), 422);
+    let err: Value = other.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "idempotency_key_reused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_was_sent_and_health_reports_stalls() {
+    let rx = Receiver::start(None, false).await.unwrap();
+    rx.respond_with(|r| {
+        if r.nth == 1 && r.seq % 2 == 0 {
+            Reply::status(503)
+        } else {
+            Reply::ok()
+        }
+    });
+    let config = format!(
+        "[[sources]]\nname = \"ingest\"\ntype = \"http\"\n\n[[sources]]\nname = \"quiet\"\ntype = \"http\"\nstall_after_ms = 300\n\n[[subscriptions]]\nname = \"hook\"\nretry = {{ schedule = [\"0s\", \"10ms\"] }}\n{}",
+        tributary_testkit::webhook_sink(&rx.url(), SECRET)
+    );
+    let node = TestNode::start(BIN, &config);
+    let events: Vec<Value> = (0..10).map(|i| json!({"kind": "x.y", "data": i})).collect();
+    call(
+        &node,
+        "POST",
+        "/v1/sources/ingest/events",
+        ADMIN_KEY,
+        Some(json!(events)),
+    )
+    .await;
+    call(
+        &node,
+        "POST",
+        "/v1/sources/ingest/events",
+        ADMIN_KEY,
+        Some(json!([{"kind": "x.y", "data": 0}])),
+    )
+    .await;
+    let metrics = || async {
+        node.client()
+            .get(format!("{}/metrics", node.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let value = |text: &str, needle: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert!(
+        wait_until(T, || async {
+            value(
+                &metrics().await,
+                "tributary_sink_events_delivered_total{subscription=\"hook\"}",
+            ) == Some(10.0)
+        })
+        .await
+    );
+    let m = metrics().await;
+    assert_eq!(
+        value(&m, "tributary_source_events_received_total{source=\"ingest\"}"),
+        Some(11.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(&m, "tributary_source_events_stored_total{source=\"ingest\"}"),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "tributary_source_events_dropped_total{source=\"ingest\",reason=\"duplicate\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "tributary_delivery_attempts_total{subscription=\"hook\",outcome=\"delivered\",status_class=\"2xx\"}"
+        ),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "tributary_delivery_attempts_total{subscription=\"hook\",outcome=\"retriable\",status_class=\"5xx\"}"
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        value(&m, "tributary_sink_events_received_total{subscription=\"hook\"}"),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(&m, "tributary_delivery_latency_seconds_count{subscription=\"hook\"}"),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(&m, "tributary_subscription_backlog_events{subscription=\"hook\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&m, "tributary_subscription_dead_letters{subscription=\"hook\"}"),
+        Some(0.0)
+    );
+    assert!(value(&m, "tributary_store_append_seconds_count").is_some_and(|n| n >= 2.0));
+    // The quiet source has stall_after_ms = 300 and never stores anything: stalled, 503.
+    let health = || async { node.client().get(format!("{}/health", node.url)).send().await.unwrap() };
+    assert!(wait_until(T, || async { health().await.status().as_u16() == 503 }).await);
+    let h: Value = health().await.json().await.unwrap();
+    assert_eq!(h["status"], "stalled");
+    assert_eq!(h["sources"]["quiet"]["status"], "stalled");
+    assert_eq!(h["sources"]["ingest"]["status"], "ok");
+    let (_, src) = call(&node, "GET", "/v1/sources/ingest", ADMIN_KEY, None).await;
+    assert_eq!(src["status"]["stored"], 10);
+    assert_eq!(src["status"]["connected"], true);
+    assert!(src["status"]["last_event_at"].is_string());
+}
