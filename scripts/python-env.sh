@@ -15,7 +15,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 # A no-op (and offline) when all are already installed.
-"$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks svix lnhistoryclient coincurve crc32c >&2
+"$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks svix lnhistoryclient coincurve crc32c schemathesis >&2
 "$venv/bin/python" -c 'import standardwebhooks.webhooks, svix.webhooks, lnhistoryclient.framing, coincurve, crc32c'
 
 echo "$venv/bin/python"

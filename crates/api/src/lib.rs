@@ -1,6 +1,7 @@
 //! tributary HTTP API: `/v1/...` routes over a running [`Node`], `/health`, `/metrics` and `/openapi.json`.
 //!
 //! - [`auth`]: who is asking: the admin key, or a tenant API key; what each may see.
+//! - [`extract`]: `Json`, `Query`, `Path` extractors whose rejections are JSON API errors.
 //! - [`error`]: the JSON error shape `{"error": {"code", "message"}}` and status mapping.
 //! - [`idempotency`]: `Idempotency-Key` on POST (24 h).
 //! - [`routes`]: the handlers, one module per resource; the OpenAPI document is generated from them.
@@ -10,6 +11,7 @@
 
 pub mod auth;
 mod error;
+mod extract;
 mod idempotency;
 pub mod receiver;
 mod routes;

@@ -4,8 +4,9 @@ use super::Err;
 use super::subscriptions::visible;
 use crate::ApiError;
 use crate::auth::Principal;
+use crate::extract::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tributary_core::Timestamp;
@@ -190,7 +191,7 @@ pub async fn replay(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    Json(a): Json<DeadAction>,
+    crate::extract::Json(a): crate::extract::Json<DeadAction>,
 ) -> Result<Json<ActionResult>, ApiError> {
     visible(&node, &p, &name)?;
     let seqs = matching(&node, &name, &a).await?;
@@ -211,7 +212,7 @@ pub async fn purge(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    Json(a): Json<DeadAction>,
+    crate::extract::Json(a): crate::extract::Json<DeadAction>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let h = visible(&node, &p, &name)?;
     let seqs = matching(&node, &name, &a).await?;

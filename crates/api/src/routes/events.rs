@@ -3,8 +3,9 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
+use crate::extract::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tributary_core::{EventId, FilterConfig, Observation, StoredEvent, Timestamp};

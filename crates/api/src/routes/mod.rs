@@ -85,14 +85,66 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(tenants::revoke_key))
 }
 
+/// Documents the error answers every route can give (bad query or path, missing or invalid key, invalid
+/// body, unavailable store), so the document matches what the server really answers.
+fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let public = path == "/health" || path == "/metrics";
+        let has_params = path.contains('{');
+        for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let mut add = |code: &str, what: &str| {
+                op.responses
+                    .responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| error(what).into());
+            };
+            if public {
+                continue;
+            }
+            add("400", "a malformed query, path or body");
+            add("401", "missing, invalid or revoked API key");
+            add("503", "the store cannot serve the request");
+            if has_params {
+                add("404", "no such object, or not visible to this caller");
+            }
+            if op.request_body.is_some() {
+                add("413", "body too large");
+                add("415", "the body is not JSON");
+                add(
+                    "422",
+                    "the body does not fit the schema, or an Idempotency-Key was reused",
+                );
+            }
+        }
+    }
+}
+
 /// The OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    let mut doc = api_router().into_openapi();
+    add_common_errors(&mut doc);
+    doc
 }
 
 /// All routes, with `/openapi.json` and the `Idempotency-Key` layer.
 pub fn router(node: Arc<Node>) -> axum::Router {
-    let (router, doc) = api_router().split_for_parts();
+    let (router, mut doc) = api_router().split_for_parts();
+    add_common_errors(&mut doc);
     let doc = Arc::new(doc);
     router
         .route(

@@ -3,9 +3,10 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
+use crate::extract::{Path, Query};
 use axum::Json;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,9 @@
 use super::{Err, Page};
 use crate::ApiError;
 use crate::auth::Principal;
+use crate::extract::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -135,7 +136,7 @@ fn parse_config(
 pub async fn create_subscription(
     State(node): State<Arc<Node>>,
     p: Principal,
-    Json(body): Json<serde_json::Value>,
+    crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
     let config = parse_config(&p, &node, body, None)?;
     let h = node.create_subscription(config).await?;
@@ -163,7 +164,7 @@ pub async fn update_subscription(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    Json(body): Json<serde_json::Value>,
+    crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
     visible(&node, &p, &name)?;
     let config = parse_config(&p, &node, body, Some(&name))?;
@@ -249,13 +250,15 @@ pub async fn rotate_secret(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    body: Option<Json<RotateRequest>>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Rotated>, ApiError> {
     visible(&node, &p, &name)?;
-    let overlap = body
-        .and_then(|b| b.0.overlap_seconds)
-        .unwrap_or(86_400)
-        .min(30 * 86_400);
+    let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable("invalid_body", format!("body: {e}")))?
+    };
+    let overlap = req.overlap_seconds.unwrap_or(86_400).min(30 * 86_400);
     let (secret, previous_expires_at) = node.rotate_secret(&name, Duration::from_secs(overlap)).await?;
     Ok(Json(Rotated {
         secret,
@@ -450,7 +453,7 @@ pub async fn replay(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    Json(req): Json<ReplayRequest>,
+    crate::extract::Json(req): crate::extract::Json<ReplayRequest>,
 ) -> Result<Json<ReplayResult>, ApiError> {
     let h = visible(&node, &p, &name)?;
     let parse = |f: &str, v: &Option<String>| {

@@ -3,8 +3,9 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
+use crate::extract::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub async fn list_tenants(State(node): State<Arc<Node>>, p: Principal) -> Result
 pub async fn create_tenant(
     State(node): State<Arc<Node>>,
     p: Principal,
-    Json(body): Json<CreateTenant>,
+    crate::extract::Json(body): crate::extract::Json<CreateTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     p.require_admin()?;
     Ok((

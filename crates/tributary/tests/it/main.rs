@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod file_source;
 mod ingest;
+mod openapi;
 mod ordering;
 mod shutdown;
 
