@@ -151,9 +151,9 @@ impl Config {
                 .only(&["TRIBUTARY_ADMIN_KEY"])
                 .map(|_| "node.admin_key".into()),
         );
-        let config: Config = figment.extract().map_err(|e| ConfigError {
+        let config = extract_all(&figment).map_err(|problems| ConfigError {
             file: file.clone(),
-            problems: e.into_iter().map(|e| figment_problem(&e)).collect(),
+            problems,
         })?;
         let problems = config.validate();
         if problems.is_empty() {
@@ -165,47 +165,153 @@ impl Config {
 
     /// Every semantic problem, as `path: message`.
     pub fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.node.listen.parse::<SocketAddr>().is_err() {
+        let sources: Vec<_> = self.sources.iter().enumerate().collect();
+        let subscriptions: Vec<_> = self.subscriptions.iter().enumerate().collect();
+        validate_parts(Some(&self.node), &sources, &subscriptions)
+    }
+}
+
+/// Semantic checks of whatever parsed, each entry with its index in the file.
+fn validate_parts(
+    node: Option<&NodeConfig>,
+    sources: &[(usize, &SourceConfig)],
+    subscriptions: &[(usize, &SubscriptionConfig)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(node) = node {
+        if node.listen.parse::<SocketAddr>().is_err() {
             out.push(format!(
                 "node.listen: expected an address such as 127.0.0.1:8080, got {:?}",
-                self.node.listen
+                node.listen
             ));
         }
-        if self.node.admin_key.as_deref().is_some_and(|k| k.len() < 8) {
+        if node.admin_key.as_deref().is_some_and(|k| k.len() < 8) {
             out.push("node.admin_key: expected at least 8 characters".into());
         }
-        let mut names = HashSet::new();
-        for (i, s) in self.sources.iter().enumerate() {
-            if !names.insert(s.name()) {
-                out.push(format!(
-                    "sources[{i}].name: {:?} is used by another source; names must be unique",
-                    s.name()
-                ));
-            }
-            for (field, msg) in s.validate() {
-                out.push(format!("sources[{i}].{field}: {msg}"));
-            }
-        }
-        let mut sub_names = HashSet::new();
-        for (i, s) in self.subscriptions.iter().enumerate() {
-            if !sub_names.insert(s.name.as_str()) {
-                out.push(format!(
-                    "subscriptions[{i}].name: {:?} is used by another subscription; names must be unique",
-                    s.name
-                ));
-            }
-            for (field, msg) in s.validate(&names) {
-                out.push(format!("subscriptions[{i}].{field}: {msg}"));
-            }
-        }
-        out
     }
+    let mut names = HashSet::new();
+    for (i, s) in sources {
+        if !names.insert(s.name()) {
+            out.push(format!(
+                "sources[{i}].name: {:?} is used by another source; names must be unique",
+                s.name()
+            ));
+        }
+        for (field, msg) in s.validate() {
+            out.push(format!("sources[{i}].{field}: {msg}"));
+        }
+    }
+    let mut sub_names = HashSet::new();
+    for (i, s) in subscriptions {
+        if !sub_names.insert(s.name.as_str()) {
+            out.push(format!(
+                "subscriptions[{i}].name: {:?} is used by another subscription; names must be unique",
+                s.name
+            ));
+        }
+        for (field, msg) in s.validate(&names) {
+            out.push(format!("subscriptions[{i}].{field}: {msg}"));
+        }
+    }
+    out
+}
+
+/// Deserializes section by section (and each `[[sources]]` / `[[subscriptions]]` entry on its own) so that
+/// every malformed part is reported, not only the first.
+fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
+    use figment::value::Value;
+    let mut problems = Vec::new();
+    let root = match figment.find_value("") {
+        Ok(v) => v,
+        Err(e) if matches!(e.kind, figment::error::Kind::MissingField(_)) => Value::from(figment::value::Dict::new()),
+        Err(e) => return Err(e.into_iter().map(|e| figment_problem(&e)).collect()),
+    };
+    let dict = root.into_dict().unwrap_or_default();
+    for key in dict.keys() {
+        if !matches!(key.as_str(), "node" | "sources" | "subscriptions" | "health") {
+            problems.push(format!(
+                "{key}: unknown section, expected one of node, sources, subscriptions, health"
+            ));
+        }
+    }
+    fn one<T: serde::de::DeserializeOwned>(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<T> {
+        match v.deserialize::<T>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problems.extend(e.into_iter().map(|e| {
+                    let inner = figment_problem(&e);
+                    if inner.contains(": ") && !e.path.is_empty() {
+                        format!("{path}.{inner}")
+                    } else {
+                        format!("{path}: {inner}")
+                    }
+                }));
+                None
+            }
+        }
+    }
+    let node = dict
+        .get("node")
+        .map(|v| one::<NodeConfig>(v, "node", &mut problems))
+        .unwrap_or_else(|| Some(NodeConfig::default()));
+    let health = dict
+        .get("health")
+        .map(|v| one::<HealthConfig>(v, "health", &mut problems))
+        .unwrap_or_else(|| Some(HealthConfig::default()));
+    let list = |name: &str, problems: &mut Vec<String>| -> Vec<Value> {
+        match dict.get(name) {
+            None => Vec::new(),
+            Some(v) => match v.clone().into_array() {
+                Some(items) => items,
+                None => {
+                    problems.push(format!("{name}: expected an array of tables ([[{name}]])"));
+                    Vec::new()
+                }
+            },
+        }
+    };
+    let sources: Vec<Option<SourceConfig>> = list("sources", &mut problems)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| one(v, &format!("sources[{i}]"), &mut problems))
+        .collect();
+    let subscriptions: Vec<Option<SubscriptionConfig>> = list("subscriptions", &mut problems)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| one(v, &format!("subscriptions[{i}]"), &mut problems))
+        .collect();
+    if !problems.is_empty() {
+        // Also check what did parse, so one run shows every problem.
+        let parsed_sources: Vec<(usize, &SourceConfig)> = sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+            .collect();
+        let parsed_subs: Vec<(usize, &SubscriptionConfig)> = subscriptions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+            .collect();
+        problems.extend(validate_parts(node.as_ref(), &parsed_sources, &parsed_subs));
+        return Err(problems);
+    }
+    Ok(Config {
+        node: node.unwrap_or_default(),
+        sources: sources.into_iter().flatten().collect(),
+        subscriptions: subscriptions.into_iter().flatten().collect(),
+        health: health.unwrap_or_default(),
+    })
 }
 
 fn figment_problem(e: &figment::Error) -> String {
     let path = e.path.join(".");
-    let msg = e.kind.to_string();
+    // figment quotes with backticks, sometimes doubled (``webhook``): plain quotes read better.
+    let msg = e
+        .kind
+        .to_string()
+        .replace("``", "`")
+        .replace("`one of ", "one of ")
+        .replace('`', "\"");
     if path.is_empty() { msg } else { format!("{path}: {msg}") }
 }
 
@@ -259,6 +365,20 @@ allow_private_networks = true
             all.contains("subscriptions[0].filter.sources[0]: no source named \"missing\""),
             "{all}"
         );
+    }
+
+    #[test]
+    fn malformed_entries_are_all_reported() {
+        let text = EXAMPLE
+            .replace("[node]", "[node]\nshutdown_grace_ms = \"soon\"")
+            .replace("type = \"http\"", "type = \"http\"\nmax_body_bytes = \"big\"")
+            + "\n[[subscriptions]]\nname = \"second\"\n";
+        let err = Config::from_toml(&text).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("node.shutdown_grace_ms"), "{all}");
+        assert!(all.contains("sources[0]"), "{all}");
+        assert!(all.contains("subscriptions[1]") && all.contains("sink"), "{all}");
+        assert!(err.problems.len() >= 3, "{all}");
     }
 
     #[test]

@@ -169,8 +169,13 @@ impl SubscriptionConfig {
                 ));
             }
         }
-        if let Err(e) = self.sink.validate() {
-            out.push(("sink".into(), e.to_string()));
+        match self.sink.validate() {
+            Ok(()) => {}
+            Err(tributary_sinks::SinkError::Config { field, message }) => out.push((format!("sink.{field}"), message)),
+            Err(tributary_sinks::SinkError::Secret { field, source }) => {
+                out.push((format!("sink.{field}"), source.to_string()))
+            }
+            Err(e) => out.push(("sink".into(), e.to_string())),
         }
         if self.retry.schedule.is_empty() {
             out.push((
