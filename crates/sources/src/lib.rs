@@ -4,7 +4,7 @@
 //! - [`http`]: `POST /v1/sources/{name}/events` (served by the API crate; this crate parses and validates).
 //! - [`file`](mod@file): newline-delimited JSON events followed from a checkpointed byte offset.
 //! - [`lightning`] (feature `lightning`): BOLT #7 gossip decoding, verification, ln-history ids, gossip
-//!   file formats and the channel graph in time.
+//!   file formats, the channel graph in time, and the `lightning` source (`gossip_store`, ZeroMQ).
 //!
 //! Every source is registered once, in [`SourceConfig`]; [`SourceConfig::build`] is the one place that
 //! turns a config into a running component.
@@ -26,6 +26,9 @@ pub enum SourceConfig {
     Http(http::HttpSourceConfig),
     /// Newline-delimited JSON events read from a file.
     File(file::FileSourceConfig),
+    /// Lightning gossip (BOLT #7) from Core Lightning: `gossip_store`, ZeroMQ collectors, imports.
+    #[cfg(feature = "lightning")]
+    Lightning(lightning::LightningSourceConfig),
 }
 
 /// A built source: either a task that pulls events, or a push endpoint that the API serves.
@@ -42,6 +45,8 @@ impl SourceConfig {
         match self {
             Self::Http(c) => &c.name,
             Self::File(c) => &c.name,
+            #[cfg(feature = "lightning")]
+            Self::Lightning(c) => &c.name,
         }
     }
 
@@ -50,6 +55,8 @@ impl SourceConfig {
         match self {
             Self::Http(c) => &c.tenants,
             Self::File(c) => &c.tenants,
+            #[cfg(feature = "lightning")]
+            Self::Lightning(c) => &c.tenants,
         }
     }
 
@@ -63,6 +70,8 @@ impl SourceConfig {
         let ms = match self {
             Self::Http(c) => c.stall_after_ms,
             Self::File(c) => c.stall_after_ms,
+            #[cfg(feature = "lightning")]
+            Self::Lightning(c) => c.stall_after_ms,
         };
         ms.map(std::time::Duration::from_millis)
     }
@@ -72,6 +81,8 @@ impl SourceConfig {
         match self {
             Self::Http(_) => "http",
             Self::File(_) => "file",
+            #[cfg(feature = "lightning")]
+            Self::Lightning(_) => "lightning",
         }
     }
 
@@ -92,6 +103,8 @@ impl SourceConfig {
         match self {
             Self::Http(c) => errors.extend(c.validate()),
             Self::File(c) => errors.extend(c.validate()),
+            #[cfg(feature = "lightning")]
+            Self::Lightning(c) => errors.extend(c.validate()),
         }
         errors
     }
@@ -101,6 +114,8 @@ impl SourceConfig {
         match self {
             Self::Http(c) => BuiltSource::Push(http::HttpSource::new(c.clone())),
             Self::File(c) => BuiltSource::Task(Box::new(file::FileSource::new(c.clone()))),
+            #[cfg(feature = "lightning")]
+            Self::Lightning(c) => BuiltSource::Task(Box::new(lightning::LightningSource::new(c.clone()))),
         }
     }
 }

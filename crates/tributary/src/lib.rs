@@ -4,9 +4,12 @@
 //! - [`bench`]: `tributary bench` — ingest, delivery, latency and memory figures next to references.
 //! - [`demo`]: `tributary demo` — a node, a verifying receiver and the bundled Lightning gossip, end to end.
 
+//! - [`import`]: `tributary import` — a Lightning gossip file into the store, verified on all cores.
 //! - [`gossip`]: the bundled gossip sample and ln-history's canonical `gossip_id`.
 
 pub mod bench;
 pub mod demo;
 pub mod gossip;
+#[cfg(feature = "lightning")]
+pub mod import;
 pub mod node;

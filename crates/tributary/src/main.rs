@@ -47,6 +47,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import a Lightning gossip file (gossip_store, GSP, compact or hex) into a stopped node's store,
+    /// verifying every signature on all cores; prints accepted, duplicates and rejected by reason.
+    #[cfg(feature = "lightning")]
+    Import(tributary::import::ImportArgs),
     /// Check a config file and report every problem at once.
     Validate {
         /// The TOML config file.
@@ -113,6 +117,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Demo { json } => tributary::demo::run(json).await,
         Command::Bench { quick, only, out, json } => tributary::bench::run(quick, only, out, json).await,
+        #[cfg(feature = "lightning")]
+        Command::Import(args) => tributary::import::run(args).await,
         Command::Validate { config } => {
             let c = tributary_engine::Config::load(&config)?;
             println!(

@@ -10,6 +10,10 @@
 //! - [`envelope`]: the canonical and the historic mis-framed envelopes, re-framed.
 //! - [`formats`]: `gossip_store`, GSP, CompactSize-stream and hex-lines layouts, format detection, CRC;
 //!   [`reader`]: the incremental reader.
+//! - [`events`]: gossip as tributary events (kinds, ids, keys) and problems as rejects and
+//!   `ln.problem.*` events; [`pipeline`]: decode → verify → events in batches on all cores, with the
+//!   bounded queue of updates waiting for their announcement.
+//! - [`source`]: the `lightning` source task (`gossip_store` follower, ZeroMQ collectors).
 //! - [`graph`]: the channel graph in time; [`snapshot`]: what its queries return (snapshots, channel and
 //!   node states with validity intervals, diffs).
 //!
@@ -17,13 +21,16 @@
 
 pub mod decode;
 pub mod envelope;
+pub mod events;
 pub mod formats;
 pub mod gossip;
 pub mod graph;
 pub mod id;
 pub mod network;
+pub mod pipeline;
 pub mod reader;
 pub mod snapshot;
+pub mod source;
 pub mod verify;
 pub mod wire;
 
@@ -35,4 +42,6 @@ pub use formats::{Format, Reader, Record, detect_format};
 pub use gossip::{Gossip, ShortChannelId};
 pub use graph::Graph;
 pub use id::gossip_id;
+pub use pipeline::Pipeline;
+pub use source::{LightningSource, LightningSourceConfig};
 pub use verify::{Network, Verifier, VerifyError};

@@ -1,0 +1,24 @@
+//! The `lightning` source task: live gossip from Core Lightning.
+//!
+//! - [`config`]: `[[sources]] type = "lightning"`.
+//! - `task`: the running source; one [`Pipeline`](super::pipeline::Pipeline) (and so one set of known
+//!   channels and one queue of waiting updates) shared by all its inputs, restored from the store at start.
+//! - `follow`: follows a `gossip_store` file. Checkpoint: partition = the path, position =
+//!   `"{byte_offset}:{inode}"`, committed with the events of the records before that offset. The store
+//!   being rewritten (a `gossip_store_ended` record, another inode at the path, or a file shorter than
+//!   the checkpoint) restarts reading from the start of the new file; what was seen already only adds
+//!   observations.
+//! - `zmq` (cargo feature `lightning-zmq`): subscribes to `gossip-publisher-zmq` plugins, one task per
+//!   collector, each reconnecting with exponential backoff; observer = the collector's `sender_node_id`
+//!   (or its endpoint when a message does not say).
+
+mod config;
+mod follow;
+mod task;
+#[cfg(feature = "lightning-zmq")]
+mod zmq;
+
+pub use config::LightningSourceConfig;
+pub use task::LightningSource;
+#[cfg(feature = "lightning-zmq")]
+pub use zmq::parse_plugin_event;
