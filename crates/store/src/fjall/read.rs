@@ -138,26 +138,8 @@ impl Shared {
     }
 
     pub fn attempts_from(&self, sub: &str, from: Seq, limit: usize) -> Result<Vec<AttemptRecord>, StoreError> {
-        let prefix = keys::name_prefix(sub);
-        let start = keys::name_seq(sub, from);
-        let mut end = prefix.clone();
-        if let Some(last) = end.last_mut() {
-            *last = 1;
-        }
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        for g in self.tables.attempts.range(start..end) {
-            let (k, v) = kv(g)?;
-            if keys::exact(&k, &prefix, 12) {
-                out.push(keys::from_json("attempt", &v)?);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        // Keys: name ‖ 0x00 ‖ seq ‖ attempt.
+        scan_named(&self.tables.attempts, sub, from, limit, 12, "attempt")
     }
 
     pub fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
@@ -171,27 +153,8 @@ impl Shared {
     }
 
     pub fn dead_letters(&self, sub: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        let prefix = keys::name_prefix(sub);
-        let start = keys::name_seq(sub, from);
-        // `name ‖ 0x01` is the first key after every `name ‖ 0x00 ‖ seq`.
-        let mut end = prefix.clone();
-        if let Some(last) = end.last_mut() {
-            *last = 1;
-        }
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        for g in self.tables.dead.range(start..end) {
-            let (k, v) = kv(g)?;
-            if keys::exact(&k, &prefix, 8) {
-                out.push(keys::from_json("dead letter", &v)?);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        // Keys: name ‖ 0x00 ‖ seq.
+        scan_named(&self.tables.dead, sub, from, limit, 8, "dead letter")
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -201,4 +164,37 @@ impl Shared {
             None => Ok(None),
         }
     }
+}
+
+/// Up to `limit` JSON records of one subscription from a keyspace keyed `name ‖ 0x00 ‖ seq ‖ …` (`tail` bytes
+/// after the name's prefix), starting at `from`.
+fn scan_named<T: serde::de::DeserializeOwned>(
+    ks: &fjall::Keyspace,
+    sub: &str,
+    from: Seq,
+    limit: usize,
+    tail: usize,
+    what: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    let prefix = keys::name_prefix(sub);
+    let start = keys::name_seq(sub, from);
+    // `name ‖ 0x01` is the first key after every `name ‖ 0x00 ‖ …`.
+    let mut end = prefix.clone();
+    if let Some(last) = end.last_mut() {
+        *last = 1;
+    }
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    for g in ks.range(start..end) {
+        let (k, v) = kv(g)?;
+        if keys::exact(&k, &prefix, tail) {
+            out.push(keys::from_json(what, &v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }

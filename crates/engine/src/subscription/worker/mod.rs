@@ -14,6 +14,8 @@
 //! - A crash loses nothing: work not yet committed is re-read from the cursor and re-delivered with the
 //!   same `webhook-id` (at-least-once).
 
+mod outcome;
+
 use super::config::{Ordering, Start, SubscriptionConfig};
 use super::policy::{CircuitBreaker, RateLimit, RetryPolicy};
 use super::status::SubscriptionStatus;
@@ -25,10 +27,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tributary_core::store::{AttemptRecord, DeadLetter, DeliveryUpdate, Pending};
-use tributary_core::{
-    AttemptReport, Delivery, DeliveryStatus, EventId, Filter, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
-};
+use tributary_core::store::{DeliveryUpdate, Pending};
+use tributary_core::{AttemptReport, Delivery, EventId, Filter, Seq, Sink, Store, StoreError, StoredEvent, Timestamp};
 
 /// Operator commands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -278,83 +278,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Makes these events pending and due now (keeping per-key order among pending entries).
-    async fn requeue(&mut self, seqs: Vec<Seq>) -> Result<(), StoreError> {
-        let now = Timestamp::now();
-        for seq in seqs {
-            self.update.dead_remove.push(seq);
-            if self.dead.remove(&seq) {
-                self.status.dead_letters.fetch_sub(1, Relaxed);
-            }
-            if let Some(p) = self.pending.get(&seq).cloned() {
-                if !self.pending_in_flight.contains(&seq) {
-                    self.pending_insert(Pending { due_at: now, ..p });
-                    self.record_pending(seq);
-                }
-                continue;
-            }
-            if self.window.contains(&seq) || seq >= self.read_pos {
-                continue; // on its way already, or not read yet: it will be delivered anyway
-            }
-            let Some(event) = self.store.get_seq(seq).await? else {
-                continue;
-            };
-            let key = event.event.key.clone().filter(|_| self.per_key);
-            // Number this round's attempts after every attempt already recorded (committed or not).
-            let recorded = self
-                .store
-                .attempts(&self.name, seq)
-                .await?
-                .iter()
-                .map(|a| a.attempt)
-                .max()
-                .unwrap_or(0);
-            let unwritten = self
-                .update
-                .attempts
-                .iter()
-                .filter(|a| a.seq == seq)
-                .map(|a| a.attempt)
-                .max()
-                .unwrap_or(0);
-            let prior = recorded.max(unwritten);
-            self.pending_insert(Pending {
-                seq,
-                key,
-                attempts: 0,
-                due_at: now,
-                prior_attempts: prior,
-            });
-            self.record_pending(seq);
-        }
-        self.refresh_status();
-        Ok(())
-    }
-
-    fn set_paused(&mut self, paused: bool) {
-        if self.paused == paused {
-            return;
-        }
-        self.paused = paused;
-        self.update.paused = Some(paused);
-        if !paused {
-            // Everything waiting is due now.
-            let now = Timestamp::now();
-            let eligible: Vec<(i64, Seq)> = self.due.iter().copied().collect();
-            for (due, seq) in eligible {
-                if due > now.0 {
-                    self.due.remove(&(due, seq));
-                    if let Some(p) = self.pending.get_mut(&seq) {
-                        p.due_at = now;
-                    }
-                    self.due.insert((now.0, seq));
-                }
-            }
-        }
-        tracing::info!(subscription = %self.name, paused, "subscription {}", if paused { "paused" } else { "resumed" });
-        self.refresh_status();
-    }
-
     /// Starts what may start now; returns when to look again if something is waiting on time.
     async fn launch(&mut self, now: Instant) -> Result<Option<Instant>, StoreError> {
         let max = self.config.max_in_flight;
@@ -491,204 +414,6 @@ impl Worker {
                 report,
             }
         });
-    }
-
-    /// Applies the outcome of one attempt.
-    fn finish(&mut self, d: Done) {
-        let now = Instant::now();
-        self.status.in_flight.fetch_sub(1, Relaxed);
-        let r = &d.report;
-        self.update.attempts.push(AttemptRecord {
-            seq: d.seq,
-            attempt: d.prior + d.attempt,
-            at: d.started,
-            outcome: r.status,
-            status: r.code,
-            latency_us: r.latency.as_micros() as u64,
-            error: r.error.clone(),
-        });
-        let outcome = match r.status {
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Retriable => "retriable",
-            DeliveryStatus::Rejected => "rejected",
-        };
-        crate::metrics::attempt(&self.name, d.attempt == 1, outcome, r.code);
-        if self.breaker.record(r.status == DeliveryStatus::Retriable, now) {
-            tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "circuit breaker opened after repeated failures; probing again later");
-        }
-        let key = d.event.event.key.clone().filter(|_| self.per_key);
-        if d.from_pending {
-            self.pending_in_flight.remove(&d.seq);
-        }
-        match r.status {
-            DeliveryStatus::Delivered => {
-                self.status.delivered.fetch_add(1, Relaxed);
-                let latency = Timestamp::now().micros_since(d.event.ingested_at);
-                crate::metrics::delivered(&self.name, Duration::from_micros(latency));
-                self.settle(&d, key.as_deref());
-            }
-            DeliveryStatus::Retriable => {
-                self.status.failed_attempts.fetch_add(1, Relaxed);
-                match self.retry.next_delay(d.attempt, r.retry_after) {
-                    Some(delay) => {
-                        let due_at = Timestamp::now().plus(delay);
-                        tracing::debug!(subscription = %self.name, seq = d.seq, attempt = d.attempt, ?delay, error = ?r.error, "delivery failed; retry scheduled");
-                        self.pending_insert(Pending {
-                            seq: d.seq,
-                            key: key.clone(),
-                            attempts: d.attempt,
-                            due_at,
-                            prior_attempts: d.prior,
-                        });
-                        self.record_pending(d.seq);
-                        if !d.from_pending {
-                            self.window.remove(&d.seq);
-                        }
-                        if let Some(k) = &key {
-                            self.busy_keys.remove(k);
-                            // Events waiting behind it in memory now wait behind a durable retry: park them.
-                            if let Some(q) = self.key_queue.remove(k) {
-                                for e in q {
-                                    self.window.remove(&e.seq);
-                                    self.pending_insert(Pending {
-                                        seq: e.seq,
-                                        key: Some(k.clone()),
-                                        attempts: 0,
-                                        due_at: Timestamp(0),
-                                        prior_attempts: 0,
-                                    });
-                                    self.record_pending(e.seq);
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        crate::metrics::dead_lettered(&self.name, "exhausted");
-                        self.dead_letter(&d, key.as_deref(), "retries exhausted")
-                    }
-                }
-            }
-            DeliveryStatus::Rejected if r.gone => {
-                self.status.failed_attempts.fetch_add(1, Relaxed);
-                tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "receiver answered 410 Gone; subscription paused until resumed");
-                self.pending_insert(Pending {
-                    seq: d.seq,
-                    key: key.clone(),
-                    attempts: d.attempt,
-                    due_at: Timestamp::now(),
-                    prior_attempts: d.prior,
-                });
-                self.record_pending(d.seq);
-                if !d.from_pending {
-                    self.window.remove(&d.seq);
-                }
-                if let Some(k) = &key {
-                    self.busy_keys.remove(k);
-                    if let Some(q) = self.key_queue.remove(k) {
-                        for e in q {
-                            self.window.remove(&e.seq);
-                            self.pending_insert(Pending {
-                                seq: e.seq,
-                                key: Some(k.clone()),
-                                attempts: 0,
-                                due_at: Timestamp(0),
-                                prior_attempts: 0,
-                            });
-                            self.record_pending(e.seq);
-                        }
-                    }
-                }
-                self.set_paused(true);
-            }
-            DeliveryStatus::Rejected => {
-                self.status.failed_attempts.fetch_add(1, Relaxed);
-                crate::metrics::dead_lettered(&self.name, "rejected");
-                self.dead_letter(&d, key.as_deref(), "rejected by the receiver");
-            }
-        }
-        self.refresh_status();
-    }
-
-    fn dead_letter(&mut self, d: &Done, key: Option<&str>, why: &str) {
-        self.status.dead_lettered.fetch_add(1, Relaxed);
-        self.status.dead_letters.fetch_add(1, Relaxed);
-        self.dead.insert(d.seq);
-        let error = d.report.error.clone().unwrap_or_else(|| why.to_owned());
-        tracing::warn!(subscription = %self.name, seq = d.seq, id = %d.event.event.id, attempts = d.attempt, %error, "delivery dead-lettered");
-        self.update.dead_letters.push(DeadLetter {
-            seq: d.seq,
-            event_id: d.event.event.id,
-            attempts: d.prior + d.attempt,
-            last_status: d.report.code,
-            error: format!("{why}: {error}"),
-            response_excerpt: d.report.response_excerpt.clone(),
-            dead_at: Timestamp::now(),
-        });
-        self.settle(d, key);
-    }
-
-    /// The event is finished (delivered or dead): free its slot and let the next one of its key go.
-    fn settle(&mut self, d: &Done, key: Option<&str>) {
-        if d.from_pending {
-            self.pending_remove(d.seq);
-        } else {
-            self.window.remove(&d.seq);
-        }
-        let Some(k) = key else { return };
-        self.busy_keys.remove(k);
-        if let Some(next) = self.pending_by_key.get(k).and_then(|s| s.first().copied()) {
-            // The next pending entry of the key becomes eligible.
-            if let Some(p) = self.pending.get(&next) {
-                self.due.insert((p.due_at.0, next));
-            }
-        } else if let Some(q) = self.key_queue.get_mut(k) {
-            if let Some(e) = q.pop_front() {
-                self.busy_keys.insert(k.to_owned());
-                self.ready.push_back(e);
-            }
-            if q.is_empty() {
-                self.key_queue.remove(k);
-            }
-        }
-    }
-
-    fn pending_insert(&mut self, p: Pending) {
-        let seq = p.seq;
-        if let Some(old) = self.pending.get(&seq) {
-            self.due.remove(&(old.due_at.0, seq));
-        }
-        let eligible = match (&p.key, self.per_key) {
-            (Some(k), true) => {
-                let set = self.pending_by_key.entry(k.clone()).or_default();
-                set.insert(seq);
-                set.first() == Some(&seq) && !self.pending_in_flight.contains(&seq)
-            }
-            _ => true,
-        };
-        if eligible {
-            self.due.insert((p.due_at.0, seq));
-        }
-        self.pending.insert(seq, p);
-    }
-
-    fn record_pending(&mut self, seq: Seq) {
-        let p = self.pending.get(&seq).cloned();
-        self.pending_changes.insert(seq, p);
-    }
-
-    fn pending_remove(&mut self, seq: Seq) {
-        if let Some(p) = self.pending.remove(&seq) {
-            self.due.remove(&(p.due_at.0, seq));
-            if let Some(k) = &p.key
-                && let Some(set) = self.pending_by_key.get_mut(k)
-            {
-                set.remove(&seq);
-                if set.is_empty() {
-                    self.pending_by_key.remove(k);
-                }
-            }
-        }
-        self.pending_changes.insert(seq, None);
     }
 
     /// The cursor: everything before the oldest unfinished window event (or everything read).
