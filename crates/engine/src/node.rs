@@ -49,6 +49,9 @@ pub struct Node {
     pub sources: BTreeMap<String, SourceHandle>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The Lightning channel graph, when a `lightning` source is configured.
+    #[cfg(feature = "lightning")]
+    pub lightning: Option<Arc<crate::lightning::GraphKeeper>>,
     pub(crate) subscriptions: RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>,
     sources_token: CancellationToken,
     pub(crate) workers_token: CancellationToken,
@@ -125,6 +128,17 @@ impl Node {
             );
         }
         source_tasks.close();
+        let workers_token = CancellationToken::new();
+        let workers = TaskTracker::new();
+        #[cfg(feature = "lightning")]
+        let lightning = {
+            let names: Vec<String> = (config.sources.iter())
+                .filter(|s| matches!(s, SourceConfig::Lightning(_)))
+                .map(|s| s.name().to_owned())
+                .collect();
+            (!names.is_empty())
+                .then(|| crate::lightning::GraphKeeper::start(store.clone(), names, workers_token.clone(), &workers))
+        };
         let node = Self {
             config: Arc::new(config),
             store,
@@ -132,9 +146,11 @@ impl Node {
             metrics,
             subscriptions: RwLock::new(BTreeMap::new()),
             sources_token,
-            workers_token: CancellationToken::new(),
+            workers_token,
             source_tasks,
-            workers: TaskTracker::new(),
+            workers,
+            #[cfg(feature = "lightning")]
+            lightning,
         };
         let configured: Vec<SubscriptionConfig> = node.config.subscriptions.clone();
         for sub in configured {

@@ -4,6 +4,8 @@
 mod dead_letters;
 mod events;
 mod health;
+#[cfg(feature = "lightning")]
+mod lightning;
 mod sources;
 mod subscriptions;
 mod tenants;
@@ -32,6 +34,7 @@ pub(crate) type Err = ErrorBody;
         (name = "dead letters", description = "Deliveries that failed for good"),
         (name = "tenants", description = "Tenants and their API keys (admin)"),
         (name = "operations", description = "Health and metrics"),
+        (name = "lightning", description = "The Lightning channel graph in time and gossip problems"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +86,7 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(tenants::get_tenant))
         .routes(routes!(tenants::list_keys, tenants::create_key))
         .routes(routes!(tenants::revoke_key))
+        .merge(lightning_router())
 }
 
 /// Documents the error answers every route can give (bad query or path, missing or invalid key, invalid
@@ -132,6 +136,16 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+#[cfg(feature = "lightning")]
+fn lightning_router() -> OpenApiRouter<Arc<Node>> {
+    lightning::router()
+}
+
+#[cfg(not(feature = "lightning"))]
+fn lightning_router() -> OpenApiRouter<Arc<Node>> {
+    OpenApiRouter::new()
 }
 
 /// The OpenAPI document.

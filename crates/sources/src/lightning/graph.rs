@@ -163,6 +163,12 @@ impl Graph {
         }
     }
 
+    /// Records a channel's capacity (a 4101 read back from a log, where it names its channel).
+    pub fn set_capacity(&mut self, scid: ShortChannelId, satoshis: u64) -> Applied {
+        self.channels.entry(scid).or_default().capacity_sat = Some(satoshis);
+        Applied::Capacity
+    }
+
     /// Channels known (announced or not), and nodes with an announcement.
     pub fn counts(&self) -> (usize, usize) {
         (self.channels.len(), self.nodes.len())

@@ -1,0 +1,225 @@
+//! `/v1/lightning`: the channel graph in time (kept by the node from the log's `ln.*` events) and the
+//! problems of the `lightning` sources. Without the `lightning` feature the router is empty.
+//!
+//! Every graph answer first waits (up to 2 s) for the graph to apply what the log held when the request
+//! arrived, so a query right after a write sees it. Times are Unix seconds, defaulting to now.
+
+use super::Err;
+use crate::ApiError;
+use crate::auth::Principal;
+use crate::extract::{Path, Query};
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tributary_engine::Node;
+use tributary_engine::lightning::GraphKeeper;
+use tributary_sources::lightning::ShortChannelId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The routes of this module.
+pub(crate) fn router() -> OpenApiRouter<Arc<Node>> {
+    OpenApiRouter::new()
+        .routes(routes!(graph))
+        .routes(routes!(channel))
+        .routes(routes!(node_state))
+        .routes(routes!(diff))
+        .routes(routes!(problems))
+}
+
+fn now() -> u32 {
+    tributary_core::Timestamp::now().unix_secs().clamp(0, u32::MAX as i64) as u32
+}
+
+/// The graph, once it caught up with the log; 404 without a `lightning` source the caller may read.
+async fn keeper(node: &Node, p: &Principal) -> Result<Arc<GraphKeeper>, ApiError> {
+    let keeper = node
+        .lightning
+        .clone()
+        .filter(|k| k.sources.iter().any(|s| p.sees_source(node, s)))
+        .ok_or_else(|| {
+            ApiError::not_found("no lightning source; define one under [[sources]] with type = \"lightning\"")
+        })?;
+    if !keeper.caught_up(node.store.last_seq(), Duration::from_secs(2)).await {
+        tracing::warn!(
+            applied = keeper.applied_seq(),
+            "lightning graph answers while still catching up with the log"
+        );
+    }
+    Ok(keeper)
+}
+
+/// `?at=&format=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GraphQuery {
+    /// Unix seconds (default: now).
+    pub at: Option<u32>,
+    /// `json` (default) or `raw`: the same snapshot as concatenated canonical `raw_gossip` envelopes
+    /// (`CompactSize(len(body)) ‖ type ‖ body`), as ln-history's snapshot endpoint serves.
+    pub format: Option<String>,
+}
+
+/// The graph at a time: open channels with their latest update per direction, and their nodes' latest
+/// announcements.
+#[utoipa::path(get, path = "/v1/lightning/graph", tag = "lightning", security(("bearer" = [])),
+    params(GraphQuery),
+    responses(
+        (status = 200, description = "the snapshot", content(
+            (Object = "application/json"),
+            (Vec<u8> = "application/octet-stream"))),
+        (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn graph(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Query(q): Query<GraphQuery>,
+) -> Result<Response, ApiError> {
+    let k = keeper(&node, &p).await?;
+    let at = q.at.unwrap_or_else(now);
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(k.read().snapshot(at)).into_response()),
+        "raw" => {
+            let body = k.read().snapshot_raw(at);
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+        }
+        other => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("format: expected json or raw, got {other:?}"),
+        )),
+    }
+}
+
+/// `?at=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtQuery {
+    /// Unix seconds (default: now).
+    pub at: Option<u32>,
+}
+
+/// A channel at a time (also when closed or not yet open then): its announcement, capacity, the update
+/// in force per direction with its validity interval.
+#[utoipa::path(get, path = "/v1/lightning/channels/{scid}", tag = "lightning", security(("bearer" = [])),
+    params(("scid" = String, Path, description = "short channel id, BLOCKxTXxOUTPUT or the u64"), AtQuery),
+    responses((status = 200, body = Object), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn channel(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(scid): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> Result<Response, ApiError> {
+    let scid: ShortChannelId = scid
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid_scid", format!("scid: {e}")))?;
+    let k = keeper(&node, &p).await?;
+    let state = k.read().channel(scid, q.at.unwrap_or_else(now));
+    state
+        .map(|s| Json(s).into_response())
+        .ok_or_else(|| ApiError::not_found(format!("no announced channel {scid}")))
+}
+
+/// A node's latest announcement at a time, with its validity interval.
+#[utoipa::path(get, path = "/v1/lightning/nodes/{node_id}", tag = "lightning", security(("bearer" = [])),
+    params(("node_id" = String, Path, description = "33-byte node id, 66 hex characters"), AtQuery),
+    responses((status = 200, body = Object), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn node_state(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Path(node_id): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> Result<Response, ApiError> {
+    let id: [u8; 33] = hex::decode(&node_id)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_node_id", "node_id: expected 66 hex characters"))?;
+    let k = keeper(&node, &p).await?;
+    let state = k.read().node(&id, q.at.unwrap_or_else(now));
+    state
+        .map(|s| Json(s).into_response())
+        .ok_or_else(|| ApiError::not_found(format!("no announcement of node {node_id} at that time")))
+}
+
+/// `?from=&to=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// Unix seconds.
+    pub from: u32,
+    /// Unix seconds (default: now).
+    pub to: Option<u32>,
+}
+
+/// What changed between two times: channels opened and closed, policies changed, nodes added, changed
+/// and removed.
+#[utoipa::path(get, path = "/v1/lightning/diff", tag = "lightning", security(("bearer" = [])),
+    params(DiffQuery),
+    responses((status = 200, body = Object), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn diff(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Query(q): Query<DiffQuery>,
+) -> Result<Response, ApiError> {
+    let k = keeper(&node, &p).await?;
+    let d = k.read().diff(q.from, q.to.unwrap_or_else(now));
+    Ok(Json(d).into_response())
+}
+
+/// `?limit=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProblemQuery {
+    /// At most this many, newest last (1–1000). Default 100.
+    pub limit: Option<usize>,
+}
+
+/// One problem of a `lightning` source.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemView {
+    /// The source.
+    pub source: String,
+    /// The reject: position, reason (starting with its code: `bad_signature`, `wrong_chain`,
+    /// `malformed`, `unknown_channel`), excerpt (hex), time.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub reject: tributary_core::Reject,
+}
+
+/// Problems.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemList {
+    /// Newest last.
+    pub problems: Vec<ProblemView>,
+}
+
+/// Messages the `lightning` sources rejected (malformed, bad signature, wrong chain, channel never
+/// announced), newest last. Each is also an `ln.problem.node` / `ln.problem.channel` event.
+#[utoipa::path(get, path = "/v1/lightning/problems", tag = "lightning", security(("bearer" = [])),
+    params(ProblemQuery),
+    responses((status = 200, body = ProblemList), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
+pub async fn problems(
+    State(node): State<Arc<Node>>,
+    p: Principal,
+    Query(q): Query<ProblemQuery>,
+) -> Result<Json<ProblemList>, ApiError> {
+    let k = keeper(&node, &p).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut all = Vec::new();
+    for s in k.sources.iter().filter(|s| p.sees_source(&node, s)) {
+        for reject in node.store.rejects(s, limit).await? {
+            all.push(ProblemView {
+                source: s.clone(),
+                reject,
+            });
+        }
+    }
+    all.sort_by_key(|v| v.reject.at);
+    let skip = all.len().saturating_sub(limit);
+    Ok(Json(ProblemList {
+        problems: all.split_off(skip),
+    }))
+}
