@@ -57,6 +57,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Client commands against a running node (sources, events, subscriptions, dlq, replay, tenants).
+    #[command(flatten)]
+    Client(tributary::client::Command),
 }
 
 fn init_logging(json: bool, default: &str) {
@@ -116,6 +119,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tributary::node::run(config).await
         }
         Command::Demo { json } => tributary::demo::run(json).await,
+        Command::Client(command) => tributary::client::run(command).await,
         Command::Bench { quick, only, out, json } => tributary::bench::run(quick, only, out, json).await,
         #[cfg(feature = "lightning")]
         Command::Import(args) => tributary::import::run(args).await,
