@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 use tributary_core::Timestamp;
 
+use super::payload::PayloadFormat;
 use super::signing::WebhookSecret;
 use super::sink::WebhookSink;
 use crate::http_client::{GuardedClient, HttpClientConfig};
@@ -53,6 +54,10 @@ pub struct WebhookConfig {
     /// `127.0.0.1` or in the same private network). Off by default: the SSRF guard refuses them.
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// The body format: `standard` (default) or `platform_event` (ln-history's `PlatformEvent` for `ln.*`
+    /// events; see [`payload`](super::payload)).
+    #[serde(default, skip_serializing_if = "PayloadFormat::is_standard")]
+    pub payload: PayloadFormat,
 }
 
 /// A secret being rotated out.
@@ -84,6 +89,7 @@ impl WebhookConfig {
             timeout: default_timeout(),
             connect_timeout: default_connect_timeout(),
             allow_private_networks: false,
+            payload: PayloadFormat::Standard,
         }
     }
 
@@ -144,6 +150,7 @@ impl WebhookConfig {
             secret,
             previous,
             self.checked_headers()?,
+            self.payload,
         ))
     }
 
@@ -210,6 +217,7 @@ impl fmt::Debug for WebhookConfig {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("allow_private_networks", &self.allow_private_networks)
+            .field("payload", &self.payload)
             .finish()
     }
 }

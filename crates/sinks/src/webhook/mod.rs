@@ -2,11 +2,13 @@
 //!
 //! - [`config`]: [`WebhookConfig`] and [`PreviousSecret`] (URL, secrets and rotation, extra headers,
 //!   timeouts, `allow_private_networks`) and their validation.
+//! - [`payload`]: the body formats, `standard` and ln-history's `platform_event`.
 //! - [`signing`]: secrets (`whsec_…`), [`sign`], [`verify`] / [`verify_headers`] and [`generate_secret`].
 //! - [`sink`]: [`WebhookSink`], which renders the body, signs it, sends it through the guarded client and
 //!   classifies the outcome into an `AttemptReport`.
 
 pub mod config;
+pub mod payload;
 pub mod signing;
 pub mod sink;
 
@@ -14,6 +16,7 @@ pub mod sink;
 mod tests;
 
 pub use config::{PreviousSecret, WebhookConfig};
+pub use payload::PayloadFormat;
 pub use signing::{
     DEFAULT_TOLERANCE, SecretError, VerifyError, WebhookSecret, generate_secret, sign, verify, verify_headers,
 };

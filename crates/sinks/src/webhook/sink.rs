@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tributary_core::{AttemptReport, Delivery, DeliveryStatus, EventId, Sink, Timestamp};
 
+use super::payload::PayloadFormat;
 use super::signing::WebhookSecret;
 use crate::http_client::{EXCERPT_LIMIT, GuardedClient, HttpError, HttpResponse, shown_url};
 
@@ -32,6 +33,7 @@ pub struct WebhookSink {
     secret: WebhookSecret,
     previous: Vec<(WebhookSecret, Timestamp)>,
     extra_headers: HeaderMap,
+    payload: PayloadFormat,
 }
 
 /// The JSON body of every delivery.
@@ -64,6 +66,7 @@ impl WebhookSink {
         secret: WebhookSecret,
         previous: Vec<(WebhookSecret, Timestamp)>,
         extra_headers: HeaderMap,
+        payload: PayloadFormat,
     ) -> Self {
         Self {
             subscription,
@@ -73,6 +76,7 @@ impl WebhookSink {
             secret,
             previous,
             extra_headers,
+            payload,
         }
     }
 
@@ -104,7 +108,11 @@ impl WebhookSink {
     }
 
     async fn prepare(&self, delivery: &Delivery, now: Timestamp) -> (Bytes, String) {
-        let body = Bytes::from(render_body(delivery, now));
+        let platform = match self.payload {
+            PayloadFormat::PlatformEvent => super::payload::platform_event(delivery),
+            PayloadFormat::Standard => None,
+        };
+        let body = Bytes::from(platform.unwrap_or_else(|| render_body(delivery, now)));
         let secrets = self.live_secrets(now);
         let msg_id = delivery.message_id.clone();
         let ts = now.unix_secs();
