@@ -11,7 +11,9 @@
 
 pub mod bench;
 pub mod client;
+#[cfg(feature = "lightning")]
 pub mod demo;
+#[cfg(feature = "lightning")]
 pub mod gossip;
 #[cfg(feature = "lightning")]
 pub mod import;

@@ -27,6 +27,7 @@ enum Command {
     },
     /// Start a node on a temporary store, ingest the bundled Lightning gossip and deliver it as signed
     /// webhooks to a local receiver that verifies every signature.
+    #[cfg(feature = "lightning")]
     Demo {
         /// Print the report as JSON.
         #[arg(long)]
@@ -118,6 +119,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             let config = tributary_engine::Config::load(&config)?;
             tributary::node::run(config).await
         }
+        #[cfg(feature = "lightning")]
         Command::Demo { json } => tributary::demo::run(json).await,
         Command::Client(command) => tributary::client::run(command).await,
         Command::Bench { quick, only, out, json } => tributary::bench::run(quick, only, out, json).await,
