@@ -102,14 +102,23 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
                 ("until", opt_time("--until", &until)?),
             ];
             let mut all = Vec::new();
+            let mut more = Vec::new();
             for name in targets(c, subscription).await? {
-                let page = c
-                    .get(&format!("/v1/subscriptions/{}/dead-letters", seg(&name)), &q)
-                    .await?;
-                for mut d in page["dead_letters"].as_array().cloned().unwrap_or_default() {
+                let path = format!("/v1/subscriptions/{}/dead-letters", seg(&name));
+                let dead = c.get(&path, &q).await?["dead_letters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(last) = dead.last().filter(|_| dead.len() >= limit.clamp(1, 10_000)) {
+                    more.push(format!("--subscription {name} --after {}", text(&last["seq"])));
+                }
+                for mut d in dead {
                     d["subscription"] = name.clone().into();
                     all.push(d);
                 }
+            }
+            for m in more {
+                eprintln!("more: {m}");
             }
             if c.json {
                 print_json(&json!({ "dead_letters": all }));

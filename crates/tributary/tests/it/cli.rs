@@ -378,6 +378,9 @@ async fn cli_dead_letters_and_replay() {
         3,
         "{list}"
     );
+    let page = admin(&node, &["dlq", "list", "-s", "audit", "--limit", "2"]).await.ok();
+    assert_eq!(page.stdout.lines().count(), 3, "{}", page.stdout);
+    assert_eq!(page.stderr.trim(), "more: --subscription audit --after 2");
     let all = admin(&node, &["dlq", "list", "--json"]).await.ok().json();
     assert_eq!(all["dead_letters"].as_array().unwrap().len(), 6);
 
