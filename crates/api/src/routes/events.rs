@@ -50,6 +50,8 @@ pub struct EventPage {
     /// Pass as `after` to continue: every event up to here was looked at (matching or not), so paging
     /// never skips or repeats one, even while new events arrive.
     pub next_after: u64,
+    /// The highest sequence number in the log now (start a live tail after it).
+    pub last_seq: u64,
 }
 
 fn time(field: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
@@ -108,7 +110,11 @@ pub async fn list_events(
             }
         }
     }
-    Ok(Json(EventPage { events, next_after }))
+    Ok(Json(EventPage {
+        events,
+        next_after,
+        last_seq: node.store.last_seq(),
+    }))
 }
 
 /// An event with who saw it.

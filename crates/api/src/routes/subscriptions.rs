@@ -156,7 +156,8 @@ pub async fn get_subscription(
     Ok(Json(view(&node, &h)))
 }
 
-/// Replaces an API-created subscription's config (its cursor and delivery state carry over).
+/// Replaces an API-created subscription's config (its cursor and delivery state carry over). Without
+/// `sink.secret`, the current secret (and any previous ones still in their overlap) are kept.
 #[utoipa::path(put, path = "/v1/subscriptions/{name}", tag = "subscriptions", security(("bearer" = [])),
     params(("name" = String, Path)), request_body(content = Object),
     responses((status = 200, body = SubscriptionView), (status = 401, body = Err), (status = 404, body = Err), (status = 409, body = Err), (status = 422, body = Err)))]
@@ -228,7 +229,7 @@ pub async fn subscription_secret(
 /// How long the old secret keeps signing.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct RotateRequest {
-    /// Seconds the old secret stays valid (default 86,400).
+    /// Seconds the old secret stays valid (default 86,400; at most 30 days).
     pub overlap_seconds: Option<u64>,
 }
 
@@ -258,7 +259,13 @@ pub async fn rotate_secret(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable("invalid_body", format!("body: {e}")))?
     };
-    let overlap = req.overlap_seconds.unwrap_or(86_400).min(30 * 86_400);
+    let overlap = req.overlap_seconds.unwrap_or(86_400);
+    if overlap > 30 * 86_400 {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "overlap_seconds: at most 2,592,000 (30 days)",
+        ));
+    }
     let (secret, previous_expires_at) = node.rotate_secret(&name, Duration::from_secs(overlap)).await?;
     Ok(Json(Rotated {
         secret,
@@ -320,7 +327,8 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
-/// Sends a `tributary.test` event to the subscription's endpoint now (not stored, not retried).
+/// Sends a `tributary.test` event to the subscription's endpoint now (not stored, not retried). Answers
+/// 200 with the attempt's `outcome` whether or not the endpoint accepted it.
 #[utoipa::path(post, path = "/v1/subscriptions/{name}/test", tag = "subscriptions", security(("bearer" = [])),
     params(("name" = String, Path)),
     responses((status = 200, body = TestResult), (status = 401, body = Err), (status = 404, body = Err)))]
