@@ -9,6 +9,7 @@ mod crash;
 mod delivery;
 mod file_source;
 mod ingest;
+mod lightning;
 mod openapi;
 mod ordering;
 mod shutdown;

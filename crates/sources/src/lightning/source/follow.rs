@@ -1,4 +1,9 @@
 //! Following a Core Lightning `gossip_store` file (layout in [`formats`](crate::lightning::formats)).
+//!
+//! Core Lightning rewrites its store by writing a new file, renaming it over the path, then appending a
+//! `gossip_store_ended` record to the old one. So at the end of the file, another inode at the path (or a
+//! file shorter than the offset) means: start on the new file from its start. A restart resumes from the
+//! checkpoint when the inode is the same, else from the start of the file now at the path.
 
 use super::task::{Shared, ingest, store_err};
 use crate::lightning::events::Origin;
@@ -107,13 +112,14 @@ pub(crate) async fn follow(
             if cx.is_shutting_down() {
                 return Ok(());
             }
-            let (mut items, mut rejects, mut ended, mut need_more) = (Vec::new(), Vec::new(), false, false);
+            let (mut items, mut rejects, mut need_more) = (Vec::new(), Vec::new(), false);
             while items.len() < batch {
                 let at = (reader.offset() - base) as usize;
                 match reader.next(&buf[at..], false) {
                     Ok(Some(rec)) if rec.is_store_ended() => {
-                        ended = true;
-                        break;
+                        // Core Lightning renamed the rewritten store over the path before writing this:
+                        // the end-of-file check below sees the new inode and starts on it.
+                        tracing::info!(source = %cx.name, path = %partition, "gossip_store_ended: the store was rewritten");
                     }
                     Ok(Some(rec)) => items.push((
                         rec.msg.to_vec(),
@@ -138,18 +144,13 @@ pub(crate) async fn follow(
                     }
                 }
             }
-            if reader.offset() != pos.offset || ended {
+            if reader.offset() != pos.offset {
                 pos.offset = reader.offset();
                 let checkpoint = Checkpoint {
                     partition: partition.clone(),
-                    position: if ended { Position { offset: 0, inode: 0 } } else { pos }.render(),
+                    position: pos.render(),
                 };
                 ingest(&cx, &pipeline, items, cx.name.clone(), rejects, Some(checkpoint)).await?;
-            }
-            if ended {
-                tracing::info!(source = %cx.name, path = %partition, "gossip_store_ended: following the rewritten store from its start");
-                pos = Position::default();
-                continue 'open;
             }
             let consumed = (reader.offset() - base) as usize;
             buf.drain(..consumed);
