@@ -72,3 +72,22 @@ fn demo_runs_and_every_signature_verifies() {
     assert_eq!(report["graph_channels"], 37);
     assert_eq!(report["signatures_failed"], 0);
 }
+
+#[test]
+fn environment_overrides_config_keys() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/tributary.example.toml");
+    let out = Command::new(BIN)
+        .args(["validate", "--config", example])
+        .env("TRIBUTARY__NODE__LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node.listen") && err.contains("not-an-address"), "{err}");
+    let out = Command::new(BIN)
+        .args(["validate", "--config", example])
+        .env("TRIBUTARY_ADMIN_KEY", "short")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node.admin_key: expected at least 8 characters"));
+}
