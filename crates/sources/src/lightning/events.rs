@@ -69,7 +69,11 @@ pub fn gossip_event(
             m.short_channel_id.to_string(),
             origin.timestamp.map(secs),
         ),
-        Gossip::NodeAnnouncement(m) => (KIND_NODE_ANNOUNCEMENT, hex::encode(m.node_id), Some(secs(m.timestamp))),
+        Gossip::NodeAnnouncement(m) => (
+            KIND_NODE_ANNOUNCEMENT,
+            wire::to_hex(&m.node_id),
+            Some(secs(m.timestamp)),
+        ),
         Gossip::ChannelUpdate(m) => (
             KIND_CHANNEL_UPDATE,
             m.short_channel_id.to_string(),
@@ -95,7 +99,7 @@ pub fn gossip_event(
                     "type": "channel_amount",
                     "satoshis": satoshis,
                     "short_channel_id": scid,
-                    "raw_hex": hex::encode(raw),
+                    "raw_hex": wire::to_hex(raw),
                 }),
                 tenant: None,
                 retracts: None,
@@ -107,7 +111,7 @@ pub fn gossip_event(
     if let Value::Object(map) = &mut data
         && !map.contains_key("raw_hex")
     {
-        map.insert("raw_hex".into(), Value::String(hex::encode(raw)));
+        map.insert("raw_hex".into(), Value::String(wire::to_hex(raw)));
     }
     Some(NewEvent {
         id: gossip_id(raw)?,
@@ -135,7 +139,7 @@ pub struct Problem {
 pub fn problem(raw: &[u8], error: &VerifyError, origin: &Origin, collector: &str) -> Problem {
     let code = error.reason();
     let detail = error.to_string();
-    let raw_hex = hex::encode(raw);
+    let raw_hex = wire::to_hex(raw);
     let t = wire::msg_type(raw);
     let kind = if t == Some(wire::NODE_ANNOUNCEMENT) {
         KIND_PROBLEM_NODE
@@ -143,7 +147,7 @@ pub fn problem(raw: &[u8], error: &VerifyError, origin: &Origin, collector: &str
         KIND_PROBLEM_CHANNEL
     };
     let key = match super::decode::decode(raw) {
-        Ok(Gossip::NodeAnnouncement(m)) => Some(hex::encode(m.node_id)),
+        Ok(Gossip::NodeAnnouncement(m)) => Some(wire::to_hex(&m.node_id)),
         Ok(g) => g.short_channel_id().map(|s| s.to_string()),
         Err(_) => match error {
             VerifyError::UnknownChannel { short_channel_id } => Some(short_channel_id.to_string()),

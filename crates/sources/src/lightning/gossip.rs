@@ -78,13 +78,13 @@ impl Serialize for ShortChannelId {
 }
 
 pub(crate) fn ser_hex<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(v))
+    s.serialize_str(&super::wire::to_hex(v.as_ref()))
 }
 
 fn ser_hex_rev<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
     let mut r = *v;
     r.reverse();
-    s.serialize_str(&hex::encode(r))
+    s.serialize_str(&super::wire::to_hex(&r))
 }
 
 /// A decoded `channel_announcement` (256).

@@ -14,6 +14,7 @@
 //!   `ln.problem.*` events; [`pipeline`]: decode → verify → events in batches on all cores, with the
 //!   bounded queue of updates waiting for their announcement.
 //! - [`source`]: the `lightning` source task (`gossip_store` follower, ZeroMQ collectors).
+//! - [`generate`]: validly signed gossip for benchmarks.
 //! - [`graph`]: the channel graph in time; [`snapshot`]: what its queries return (snapshots, channel and
 //!   node states with validity intervals, diffs).
 //!
@@ -23,6 +24,7 @@ pub mod decode;
 pub mod envelope;
 pub mod events;
 pub mod formats;
+pub mod generate;
 pub mod gossip;
 pub mod graph;
 pub mod id;

@@ -347,3 +347,24 @@ mod tests {
         assert_eq!(err.field, "node_signature_2");
     }
 }
+
+/// Lowercase hex, by table (several times faster than `hex::encode`, which matters when every field of
+/// a million messages is shown in hex).
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod hex_tests {
+    #[test]
+    fn to_hex_matches_the_hex_crate() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(super::to_hex(&all), hex::encode(&all));
+    }
+}

@@ -9,11 +9,15 @@
 //! - [`delivery`]: webhooks/s from a backlog, next to a plain HTTP client loop against the same receiver.
 //! - [`latency`]: p50/p99 ingest-to-delivery at a steady 1,000 events/s, next to the plain round trip.
 //! - [`memory`]: peak RSS of the node while sustaining 10,000 events/s, next to its idle RSS.
+//! - [`lightning`](mod@lightning): `tributary import` messages/s of a signed `gossip_store` with and
+//!   without verification, next to reading and hashing the same file and to verifying it without storage.
 
 mod child;
 mod delivery;
 mod ingest;
 mod latency;
+#[cfg(feature = "lightning")]
+mod lightning;
 mod load;
 mod memory;
 mod report;
@@ -33,6 +37,8 @@ pub struct Scale {
     pub latency_for: Duration,
     /// How long the memory run lasts.
     pub memory_for: Duration,
+    /// Messages in the Lightning import file.
+    pub lightning_messages: usize,
 }
 
 impl Scale {
@@ -43,6 +49,7 @@ impl Scale {
             delivery_events: 5_000,
             latency_for: Duration::from_secs(3),
             memory_for: Duration::from_secs(5),
+            lightning_messages: 100_000,
         }
     }
 
@@ -53,6 +60,7 @@ impl Scale {
             delivery_events: 50_000,
             latency_for: Duration::from_secs(30),
             memory_for: Duration::from_secs(300),
+            lightning_messages: 1_000_000,
         }
     }
 }
@@ -69,6 +77,9 @@ pub enum Scenario {
     Latency,
     /// Peak memory under sustained load.
     Memory,
+    /// Lightning gossip import with and without signature verification.
+    #[cfg(feature = "lightning")]
+    Lightning,
 }
 
 /// Runs the chosen scenarios (all when `only` is empty) and writes the report.
@@ -91,6 +102,10 @@ pub async fn run(quick: bool, only: Vec<Scenario>, out: Option<PathBuf>, json: b
     }
     if wanted(Scenario::Memory) {
         report.memory = Some(memory::run(&scale).await?);
+    }
+    #[cfg(feature = "lightning")]
+    if wanted(Scenario::Lightning) {
+        report.lightning = Some(lightning::run(scale.lightning_messages).await?);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -24,6 +24,9 @@ pub struct Report {
     pub latency: Option<LatencyFigure>,
     /// Memory.
     pub memory: Option<MemoryFigure>,
+    /// Lightning gossip import.
+    #[cfg(feature = "lightning")]
+    pub lightning: Option<super::lightning::LightningFigure>,
 }
 
 impl Report {
@@ -37,6 +40,8 @@ impl Report {
             delivery: None,
             latency: None,
             memory: None,
+            #[cfg(feature = "lightning")]
+            lightning: None,
         }
     }
 
@@ -99,6 +104,29 @@ impl Report {
                 s,
                 "| ingest + delivery | {:.1} | {:.1} | {:.0} | {:.0} | {} |",
                 m.peak_rss_mb, m.idle_rss_mb, m.events_per_sec, m.seconds, m.delivered
+            );
+        }
+        #[cfg(feature = "lightning")]
+        if let Some(l) = &self.lightning {
+            let _ = writeln!(
+                s,
+                "\n| lightning import ({} messages, gossip_store) | messages/s | reference | ratio |",
+                l.messages
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| without verification | {:.0} | read + hash ids: {:.0} | {:.2} |",
+                l.import_no_verify_per_sec,
+                l.read_hash_per_sec,
+                l.import_no_verify_per_sec / l.read_hash_per_sec
+            );
+            let _ = writeln!(
+                s,
+                "| with verification | {:.0} | verify_batch only, all cores: {:.0} | {:.2} |",
+                l.import_verify_per_sec,
+                l.verify_only_per_sec,
+                l.import_verify_per_sec / l.verify_only_per_sec
             );
         }
         s

@@ -249,11 +249,11 @@ async fn lightning_gossip_store_follow_waits_restarts_and_rewrites() {
     node.spawn();
     // Updates before their announcement wait, and are verified once it arrives.
     let ooo = hex_msgs("generated/out_of_order.hex");
+    let (_, sources) = node.get("/v1/sources/ln").await;
     for m in &ooo[1..] {
         f.write_all(&store_record(m, 1_700_000_002)).unwrap();
     }
     f.flush().unwrap();
-    let (_, sources) = node.get("/v1/sources/ln").await;
     assert!(
         wait_until(T, || async {
             let (_, s) = node.get("/v1/sources/ln").await;
