@@ -5,7 +5,8 @@
 //! the configured `lightning` sources count: their announcements and updates were verified before they
 //! were stored (unless imported with `--no-verify`). Each event's payload is decoded again; `seen_at` for
 //! the graph is the event's `occurred_at` (the message's own timestamp, or the gossip_store record's) or,
-//! without one, its `ingested_at`. A 4101 names its channel in `data.short_channel_id`.
+//! without one, its `ingested_at`. A 4101 names its channel in `data.short_channel_id`. On the way it
+//! counts the `ln.problem.*` events by reason ([`metrics::LIGHTNING_PROBLEMS`](crate::metrics::LIGHTNING_PROBLEMS)).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,11 +96,12 @@ impl GraphKeeper {
                 }
                 continue;
             };
-            let steps: Vec<Step> = page
-                .iter()
-                .filter(|e| sources.contains(e.source.as_str()))
-                .filter_map(step)
-                .collect();
+            let ours = || page.iter().filter(|e| sources.contains(e.source.as_str()));
+            for e in ours().filter(|e| e.event.kind.starts_with("ln.problem.")) {
+                let reason = e.event.data.get("reason").and_then(|r| r.as_str()).unwrap_or("unknown");
+                crate::metrics::lightning_problem(&e.source, reason);
+            }
+            let steps: Vec<Step> = ours().filter_map(step).collect();
             {
                 let mut g = self.graph.write().expect("graph lock");
                 for s in &steps {

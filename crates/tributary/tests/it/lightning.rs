@@ -165,6 +165,20 @@ async fn lightning_import_dedup_collectors_problems_and_graph_in_time() {
         assert!(reasons.contains(&code), "{code} in {reasons:?}");
     }
 
+    let metrics = node
+        .client()
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"tributary_lightning_problems_total{source="ln",reason="bad_signature"} 5"#),
+        "{metrics}"
+    );
+
     // The graph in time: out_of_order.hex has updates at T0+3, T0+1, T0+2 (fee base 3, 1, 2).
     let (status, before) = node.get(&format!("/v1/lightning/channels/800000x3x0?at={T0}")).await;
     assert_eq!(status, 200, "{before}");
