@@ -33,7 +33,7 @@ pub struct GraphKeeper {
 }
 
 enum Step {
-    Apply(Gossip, u32),
+    Apply(Box<Gossip>, u32),
     Capacity(ShortChannelId, u64),
 }
 
@@ -46,7 +46,7 @@ fn step(e: &StoredEvent) -> Option<Step> {
         .clamp(0, u32::MAX as i64) as u32;
     match ev.kind.as_str() {
         KIND_CHANNEL_ANNOUNCEMENT | KIND_NODE_ANNOUNCEMENT | KIND_CHANNEL_UPDATE | KIND_CHANNEL_DYING => {
-            decode(&ev.payload).ok().map(|g| Step::Apply(g, seen))
+            decode(&ev.payload).ok().map(|g| Step::Apply(Box::new(g), seen))
         }
         KIND_CHANNEL_AMOUNT => {
             let scid = ev.data.get("short_channel_id")?.as_str()?.parse().ok()?;

@@ -24,6 +24,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use tributary_core::store::{AppendBatch, Checkpoint};
 use tributary_core::{EventId, NewEvent, Reject, Store, StoreError, Timestamp};
 
+/// The announcement just before in a stream (a 4101 belongs to it): its id and channel.
+type Announced = Option<(EventId, ShortChannelId)>;
+
 /// Default bound of the queue of updates waiting for their announcement.
 pub const DEFAULT_WAITING: usize = 100_000;
 
@@ -165,7 +168,7 @@ pub struct Pipeline {
     verifier: Verifier,
     verify: bool,
     waiting: WaitingQueue,
-    announced: Option<(EventId, ShortChannelId)>,
+    announced: Announced,
     /// What was processed so far.
     pub stats: Stats,
 }
@@ -256,7 +259,7 @@ impl Pipeline {
         let mut verdicts: Vec<Option<Result<(), VerifyError>>> = verdicts.into_iter().map(Some).collect();
         let mut gossips: Vec<Option<Gossip>> = gossips.into_iter().map(Some).collect();
         // Sequential pass: problems, waiting updates, and each 4101's announcement.
-        let mut to_build: Vec<(Gossip, usize, Option<(EventId, ShortChannelId)>)> = Vec::new();
+        let mut to_build: Vec<(Gossip, usize, Announced)> = Vec::new();
         let mut new_channels = Vec::new();
         for (i, slot) in slots.into_iter().enumerate() {
             let (raw, origin) = &items[i];

@@ -48,6 +48,9 @@ pub fn parse_plugin_event(json: &[u8]) -> Result<PluginMessage, String> {
     })
 }
 
+/// Messages of one observer, with where they came from.
+type Items = Vec<(Vec<u8>, Origin)>;
+
 async fn connect(endpoint: &str) -> Result<SubSocket, zeromq::ZmqError> {
     let mut s = SubSocket::new();
     s.connect(endpoint).await?;
@@ -104,7 +107,7 @@ pub(crate) async fn collect(
                     _ => break,
                 }
             }
-            let mut runs: Vec<(String, Vec<(Vec<u8>, Origin)>)> = Vec::new();
+            let mut runs: Vec<(String, Items)> = Vec::new();
             let mut rejects = Vec::new();
             for m in frames {
                 received += 1;
