@@ -388,6 +388,23 @@ async fn lightning_zmq_collectors_reconnect_and_record_who_saw_what() {
         .map(|o| o["observer"].as_str().unwrap())
         .collect();
     assert_eq!(observers, ["02aaaa", "03bbbb"]);
+    // A collector restarts: the subscription reconnects to the new publisher on the same port.
+    let _ = pubs[0].kill();
+    let _ = pubs[0].wait();
+    let mut again = Command::new(python())
+        .args(["-c", PUBLISHER, &ports[0].to_string(), "02aaaa"])
+        .arg(fixture("generated/out_of_order.hex"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(again.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert!(
+        wait_until(T, || async { events(&node, "ln.*").await.len() == 10 }).await,
+        "the restarted collector's messages arrive"
+    );
+    pubs[0] = again;
     for mut p in pubs {
         let _ = p.kill();
         let _ = p.wait();
