@@ -172,13 +172,14 @@ fn read_and_verify(
             out.rejects.extend(rejects);
             send(out, n, reader.offset() - start)?;
         }
-        let consumed = (reader.offset() - base) as usize;
-        buf.drain(..consumed.min(buf.len()));
-        base = reader.offset();
         if need_more {
             if eof {
                 break;
             }
+            // Compact only before reading more: draining after every batch would move the whole buffer.
+            let consumed = (reader.offset() - base) as usize;
+            buf.drain(..consumed.min(buf.len()));
+            base = reader.offset();
             let old = buf.len();
             buf.resize(old + (4 << 20), 0);
             let got = file

@@ -152,12 +152,13 @@ pub(crate) async fn follow(
                 };
                 ingest(&cx, &pipeline, items, cx.name.clone(), rejects, Some(checkpoint)).await?;
             }
-            let consumed = (reader.offset() - base) as usize;
-            buf.drain(..consumed);
-            base = reader.offset();
             if !need_more {
                 continue;
             }
+            // Compact only before reading more: draining after every batch would move the whole buffer.
+            let consumed = (reader.offset() - base) as usize;
+            buf.drain(..consumed);
+            base = reader.offset();
             let old = buf.len();
             buf.resize(old + CHUNK, 0);
             let n = file
