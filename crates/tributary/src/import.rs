@@ -365,6 +365,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         max_waiting: source.max_waiting_updates,
         progress: !args.json && std::io::stderr().is_terminal(),
     };
+    // The file first: a typo must not create or lock a store.
+    std::fs::metadata(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let store = open_store(&config).await?;
     let summary = import(store, opts).await?;
     if args.json {
