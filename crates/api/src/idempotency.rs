@@ -71,7 +71,17 @@ pub async fn layer(State(node): State<Arc<Node>>, req: Request, next: Next) -> R
     };
     let caller = &hex_sha(&[&auth])[..16];
     let meta_key = format!("idempotency/{caller}/{}", hex_sha(&[key.as_bytes()]));
-    let fingerprint = hex_sha(&[parts.method.as_str().as_bytes(), parts.uri.path().as_bytes(), &bytes]);
+    let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let fingerprint = hex_sha(&[parts.method.as_str().as_bytes(), target.as_bytes(), &bytes]);
+    // One request per key at a time: a second one while the first runs gets 409.
+    let Some(_in_flight) = InFlight::claim(&meta_key) else {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still running; retry when it has answered",
+        )
+        .into_response();
+    };
     let now = Timestamp::now();
     match node.store.get_meta(&meta_key).await {
         Ok(Some(raw)) => {
@@ -99,7 +109,8 @@ pub async fn layer(State(node): State<Arc<Node>>, req: Request, next: Next) -> R
     }
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let status = resp.status();
-    if status.is_server_error() {
+    // Server errors may succeed on retry; answers to unauthenticated callers are not worth keeping.
+    if status.is_server_error() || status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return resp;
     }
     let (parts, body) = resp.into_parts();
@@ -125,4 +136,26 @@ pub async fn layer(State(node): State<Arc<Node>>, req: Request, next: Next) -> R
         tracing::warn!(error = %e, "could not keep an idempotent answer");
     }
     Response::from_parts(parts, Body::from(answer))
+}
+
+/// Keys whose first request is running in this process.
+static IN_FLIGHT: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+struct InFlight(String);
+
+impl InFlight {
+    fn claim(key: &str) -> Option<Self> {
+        IN_FLIGHT
+            .lock()
+            .expect("in-flight lock")
+            .insert(key.to_owned())
+            .then(|| Self(key.to_owned()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.lock().expect("in-flight lock").remove(&self.0);
+    }
 }

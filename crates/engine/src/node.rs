@@ -57,6 +57,8 @@ pub struct Node {
     pub(crate) workers_token: CancellationToken,
     source_tasks: TaskTracker,
     pub(crate) workers: TaskTracker,
+    /// Subscription management operations run one at a time (no two creates of one name).
+    pub(crate) manage: tokio::sync::Mutex<()>,
 }
 
 /// One configured source.
@@ -149,6 +151,7 @@ impl Node {
             workers_token,
             source_tasks,
             workers,
+            manage: tokio::sync::Mutex::new(()),
             #[cfg(feature = "lightning")]
             lightning,
         };

@@ -15,11 +15,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tributary_core::{
-    AttemptReport, Delivery, EventId, NewEvent, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
+    AttemptReport, Delivery, EventId, FilterConfig, NewEvent, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
 };
 use tributary_sinks::{PreviousSecret, SinkConfig, SinkContext, generate_secret};
 
 const API_PREFIX: &str = "api-subscription/";
+const DELETED_PREFIX: &str = "deleted-subscription/";
 
 /// Where a subscription was defined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -43,6 +44,9 @@ pub struct SubscriptionHandle {
     pub control: mpsc::Sender<Control>,
     /// Its sink (for test events).
     pub sink: Arc<dyn Sink>,
+    /// The filter the worker really applies: the configured one, limited for a tenant's subscription to
+    /// the sources shared with that tenant. Replays use it too.
+    pub effective_filter: FilterConfig,
     stop: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -94,6 +98,9 @@ impl SubscriptionHandle {
 pub(crate) async fn load_api_subscriptions(store: &dyn Store) -> Result<Vec<SubscriptionConfig>, StoreError> {
     let mut out = Vec::new();
     for (key, json) in store.meta_prefix(API_PREFIX).await? {
+        if json.is_empty() {
+            continue; // deleted
+        }
         match serde_json::from_str(&json) {
             Ok(c) => out.push(c),
             Err(e) => {
@@ -136,7 +143,10 @@ impl Node {
         })?;
         let status = Arc::new(SubscriptionStatus::default());
         let (control, control_rx) = mpsc::channel(64);
-        let worker = Worker::new(sub.clone(), sink.clone(), self.store.clone(), status.clone()).await?;
+        let effective_filter = self.tenant_filter(&sub);
+        let mut worker_config = sub.clone();
+        worker_config.filter = effective_filter.clone();
+        let worker = Worker::new(worker_config, sink.clone(), self.store.clone(), status.clone()).await?;
         let stop = self.workers_token.child_token();
         let (token, grace, name) = (stop.clone(), self.config.node.shutdown_grace(), sub.name.clone());
         let task = self.workers.spawn(async move {
@@ -150,6 +160,7 @@ impl Node {
             status,
             control,
             sink,
+            effective_filter,
             stop,
             task: Mutex::new(Some(task)),
         });
@@ -158,6 +169,29 @@ impl Node {
             .expect("subscriptions lock")
             .insert(handle.config.name.clone(), handle.clone());
         Ok(handle)
+    }
+
+    /// A tenant's subscription only ever sees the sources shared with its tenant, whatever its filter says.
+    fn tenant_filter(&self, sub: &SubscriptionConfig) -> FilterConfig {
+        let mut filter = sub.filter.clone();
+        let Some(tenant) = &sub.tenant else { return filter };
+        let shared: Vec<String> = self
+            .config
+            .sources
+            .iter()
+            .filter(|s| s.shared_with(tenant))
+            .map(|s| s.name().to_owned())
+            .collect();
+        filter.sources = if filter.sources.is_empty() {
+            shared
+        } else {
+            filter.sources.into_iter().filter(|s| shared.contains(s)).collect()
+        };
+        if filter.sources.is_empty() {
+            // No source is shared with the tenant: match nothing (source names never contain '<').
+            filter.sources = vec!["<none>".to_owned()];
+        }
+        filter
     }
 
     fn check(&self, sub: &SubscriptionConfig) -> Result<(), ManageError> {
@@ -184,9 +218,23 @@ impl Node {
         &self,
         mut sub: SubscriptionConfig,
     ) -> Result<Arc<SubscriptionHandle>, ManageError> {
+        let _one_at_a_time = self.manage.lock().await;
         self.check(&sub)?;
         if self.subscription(&sub.name).is_some() {
             return Err(ManageError::Conflict(sub.name));
+        }
+        // A deleted subscription's history (cursor, attempts, dead letters) stays under its name: a new
+        // subscription may not inherit it.
+        if self
+            .store
+            .get_meta(&format!("{DELETED_PREFIX}{}", sub.name))
+            .await?
+            .is_some()
+        {
+            return Err(ManageError::Conflict(format!(
+                "{} (used by a deleted subscription; choose another name)",
+                sub.name
+            )));
         }
         let SinkConfig::Webhook(w) = &mut sub.sink;
         if w.secret.is_none() {
@@ -212,6 +260,7 @@ impl Node {
         name: &str,
         mut sub: SubscriptionConfig,
     ) -> Result<Arc<SubscriptionHandle>, ManageError> {
+        let _one_at_a_time = self.manage.lock().await;
         let old = self.api_owned(name)?;
         sub.name = name.to_owned();
         self.check(&sub)?;
@@ -228,7 +277,11 @@ impl Node {
 
     /// Stops and removes an API-created subscription. Its delivery history stays in the store.
     pub async fn delete_subscription(&self, name: &str) -> Result<(), ManageError> {
+        let _one_at_a_time = self.manage.lock().await;
         let old = self.api_owned(name)?;
+        self.store
+            .put_meta(&format!("{DELETED_PREFIX}{name}"), &Timestamp::now().to_rfc3339())
+            .await?;
         self.store.put_meta(&format!("{API_PREFIX}{name}"), "").await?;
         old.stop().await;
         self.subscriptions.write().expect("subscriptions lock").remove(name);
@@ -237,6 +290,7 @@ impl Node {
 
     /// Gives an API-created webhook subscription a new secret; the old one keeps signing for `overlap`.
     pub async fn rotate_secret(&self, name: &str, overlap: Duration) -> Result<(String, Timestamp), ManageError> {
+        let _one_at_a_time = self.manage.lock().await;
         let old = self.api_owned(name)?;
         let mut sub = old.config.clone();
         let SinkConfig::Webhook(w) = &mut sub.sink;

@@ -133,6 +133,10 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
                     "422",
                     "the body does not fit the schema, or an Idempotency-Key was reused",
                 );
+                add(
+                    "409",
+                    "a conflict (name taken, read-only object, Idempotency-Key still in use)",
+                );
             }
         }
     }
@@ -165,6 +169,7 @@ pub fn router(node: Arc<Node>) -> axum::Router {
             "/openapi.json",
             get(move || std::future::ready(Json(doc.as_ref().clone()))),
         )
+        .fallback(|| async { crate::ApiError::not_found("no such route; see GET /openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
             node.clone(),
             crate::idempotency::layer,

@@ -378,7 +378,9 @@ pub async fn deliveries(
 ) -> Result<Json<DeliveryPage>, ApiError> {
     visible(&node, &p, &name)?;
     let limit = page.limit();
-    let attempts = node.store.attempts_from(&name, page.after + 1, limit * 8 + 8).await?;
+    let fetch = limit * 8 + 8;
+    let attempts = node.store.attempts_from(&name, page.after + 1, fetch).await?;
+    let truncated = attempts.len() == fetch;
     let mut deliveries: Vec<DeliveryView> = Vec::new();
     for a in attempts {
         let full = deliveries.len() == limit;
@@ -391,7 +393,11 @@ pub async fn deliveries(
             }),
         }
     }
-    let next_after = (deliveries.len() == limit)
+    // When the read stopped mid-way, the last delivery may miss attempts: leave it for the next page.
+    if truncated && deliveries.len() > 1 {
+        deliveries.pop();
+    }
+    let next_after = (truncated || deliveries.len() == limit)
         .then(|| deliveries.last().map(|d| d.seq))
         .flatten();
     Ok(Json(DeliveryPage { deliveries, next_after }))
@@ -479,8 +485,7 @@ pub async fn replay(
         ));
     }
     let filter = h
-        .config
-        .filter
+        .effective_filter
         .compile()
         .map_err(|_| ApiError::unprocessable("invalid_subscription", "the subscription's filter is invalid"))?;
     let to = req.to_seq.unwrap_or(u64::MAX).min(node.store.last_seq());

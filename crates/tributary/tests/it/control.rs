@@ -599,3 +599,129 @@ async fn event_listing_filters_and_pages_without_skipping_while_events_arrive() 
         .unwrap();
     assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "no event skipped or repeated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_subscriptions_never_see_unshared_sources_and_names_are_not_reused() {
+    let rx = Receiver::start(None, true).await.unwrap();
+    let node = TestNode::start(BIN, &config(&rx.url()));
+    tenant_key(&node, "alpha").await;
+    // No source filter at all: still only the sources shared with its tenant.
+    let s = json!({"name": "a-all", "tenant": "alpha", "sink": {"type": "webhook", "url": rx.url(), "allow_private_networks": true}});
+    assert_eq!(
+        call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await.0,
+        201
+    );
+    call(
+        &node,
+        "POST",
+        "/v1/sources/private/events",
+        ADMIN_KEY,
+        Some(json!({"kind": "x.y", "data": "secret"})),
+    )
+    .await;
+    call(
+        &node,
+        "POST",
+        "/v1/sources/shared/events",
+        ADMIN_KEY,
+        Some(json!({"kind": "x.y", "data": "public"})),
+    )
+    .await;
+    let deliveries = || async {
+        let (_, d) = call(&node, "GET", "/v1/subscriptions/a-all/deliveries", ADMIN_KEY, None).await;
+        d["deliveries"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x["seq"].as_u64().unwrap()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    // The config subscription delivers both events; once it has, a-all has had its chance at both too.
+    assert!(
+        wait_until(T, || async {
+            rx.received().len() >= 3 && !deliveries().await.is_empty()
+        })
+        .await
+    );
+    let (_, cfg) = call(
+        &node,
+        "GET",
+        "/v1/subscriptions/from-config/deliveries",
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(cfg["deliveries"].as_array().unwrap().len(), 2);
+    let seqs = deliveries().await;
+    assert_eq!(seqs, [2], "only the shared source's event");
+    let (_, replay) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions/a-all/replay",
+        ADMIN_KEY,
+        Some(json!({"from_seq": 1, "dry_run": true})),
+    )
+    .await;
+    assert_eq!(replay["matched"], 1, "replays obey the tenant's sources too");
+    // A deleted name keeps its history, so it cannot be taken again.
+    assert_eq!(
+        call(&node, "DELETE", "/v1/subscriptions/a-all", ADMIN_KEY, None)
+            .await
+            .0,
+        204
+    );
+    let s = json!({"name": "a-all", "sink": {"type": "webhook", "url": "https://example.com/h"}});
+    let (st, err) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await;
+    assert_eq!(st, 409, "{err}");
+    // Concurrent creates of one name: exactly one wins.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (client, url) = (node.client().clone(), format!("{}/v1/subscriptions", node.url));
+        set.spawn(async move {
+            let body = json!({"name": "race", "sink": {"type": "webhook", "url": "https://example.com/h"}});
+            client
+                .post(url)
+                .bearer_auth(ADMIN_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses: Vec<u16> = set.join_all().await;
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 5, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_cover_the_query_and_ignore_unauthenticated_calls() {
+    let rx = Receiver::start(None, false).await.unwrap();
+    let node = TestNode::start(BIN, &config(&rx.url()));
+    let post = |query: &str, key: &str| {
+        node.client()
+            .post(format!("{}/v1/sources/shared/events{query}", node.url))
+            .bearer_auth(key)
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"kind": "x.y", "data": 1}))
+            .send()
+    };
+    assert_eq!(post("", "wrong-key").await.unwrap().status().as_u16(), 401);
+    assert_eq!(post("?dry_run=true", ADMIN_KEY).await.unwrap().status().as_u16(), 202);
+    let real = post("", ADMIN_KEY).await.unwrap();
+    assert_eq!(
+        real.status().as_u16(),
+        422,
+        "a dry run and the real call are different requests"
+    );
+    let other = node
+        .client()
+        .post(format!("{}/v1/sources/shared/events", node.url))
+        .bearer_auth(ADMIN_KEY)
+        .header("Idempotency-Key", "k-2")
+        .json(&json!({"kind": "x.y", "data": 1}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = other.json().await.unwrap();
+    assert_eq!(body["accepted"], 1, "the 401 with the same key stored nothing");
+}
