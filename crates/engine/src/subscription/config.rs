@@ -13,7 +13,8 @@ pub struct SubscriptionConfig {
     /// Unique name. It keys the subscription's cursor and is part of every `webhook-id`: a renamed
     /// subscription is a new one (it starts from `start` again, under new `webhook-id`s).
     pub name: String,
-    /// The owning tenant (multi-tenant API comes later).
+    /// The owning tenant: its API keys see and manage this subscription, which only ever receives events
+    /// of sources shared with that tenant.
     #[serde(default)]
     pub tenant: Option<String>,
     /// Which events (see `docs/filters.md`). Default: every event.
