@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: fewer and cheaper allocator calls than glibc's on the per-event paths (decoding, JSON, the
-/// store's encoding), measured by `tributary bench`.
+/// mimalloc (feature `mimalloc`): fewer and cheaper allocator calls than glibc's on the per-event paths,
+/// at the cost of a larger resident set; measured by `tributary bench`.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
