@@ -11,6 +11,7 @@ mod file_source;
 mod ingest;
 mod lightning;
 mod openapi;
+mod operations;
 mod ordering;
 mod shutdown;
 
