@@ -80,6 +80,26 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(serde_json::Value::from(s).to_string().as_bytes());
 }
 
+/// Appends Bitcoin's CompactSize encoding of `n` (multi-byte values little-endian), as used by
+/// ln-history's canonical `gossip_id` framing and its `PlatformEvent` bodies.
+pub fn write_compact_size(n: u64, out: &mut Vec<u8>) {
+    match n {
+        0..=0xfc => out.push(n as u8),
+        0xfd..=0xffff => {
+            out.push(0xfd);
+            out.extend_from_slice(&(n as u16).to_le_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0xfe);
+            out.extend_from_slice(&(n as u32).to_le_bytes());
+        }
+        _ => {
+            out.push(0xff);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+}
+
 /// Why a string is not an event id.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("expected 64 lowercase hex characters, got {got:?}")]

@@ -33,25 +33,6 @@ impl PayloadFormat {
     }
 }
 
-/// Bitcoin's CompactSize.
-fn compact_size(n: u64, out: &mut Vec<u8>) {
-    match n {
-        0..=0xfc => out.push(n as u8),
-        0xfd..=0xffff => {
-            out.push(0xfd);
-            out.extend_from_slice(&(n as u16).to_le_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(0xfe);
-            out.extend_from_slice(&(n as u32).to_le_bytes());
-        }
-        _ => {
-            out.push(0xff);
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-    }
-}
-
 /// The `PlatformEvent` body of an `ln.*` event, or `None` for other events.
 pub(crate) fn platform_event(delivery: &Delivery) -> Option<Vec<u8>> {
     let stored = &delivery.event;
@@ -61,7 +42,7 @@ pub(crate) fn platform_event(delivery: &Delivery) -> Option<Vec<u8>> {
     }
     let msg_type = u16::from_be_bytes([e.payload[0], e.payload[1]]);
     let mut raw_gossip = Vec::with_capacity(e.payload.len() + 9);
-    compact_size((e.payload.len() - 2) as u64, &mut raw_gossip);
+    tributary_core::id::write_compact_size((e.payload.len() - 2) as u64, &mut raw_gossip);
     raw_gossip.extend_from_slice(&e.payload);
     let timestamp = e.occurred_at.unwrap_or(stored.ingested_at).unix_secs();
     let body = json!({

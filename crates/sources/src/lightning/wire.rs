@@ -222,24 +222,7 @@ pub fn signed_from(msg_type: u16) -> Option<usize> {
     }
 }
 
-/// Appends Bitcoin's CompactSize encoding of `n` (multi-byte values little-endian).
-pub fn write_compact_size(n: u64, out: &mut Vec<u8>) {
-    match n {
-        0..=0xfc => out.push(n as u8),
-        0xfd..=0xffff => {
-            out.push(0xfd);
-            out.extend_from_slice(&(n as u16).to_le_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(0xfe);
-            out.extend_from_slice(&(n as u32).to_le_bytes());
-        }
-        _ => {
-            out.push(0xff);
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-    }
-}
+pub use tributary_core::id::write_compact_size;
 
 /// Reads a CompactSize at the start of `buf`: `(value, bytes used)`, or `None` when `buf` is too short.
 /// `big_endian` reads the multi-byte forms big-endian, as the GSP files of lnhistoryclient do.
