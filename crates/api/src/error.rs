@@ -83,6 +83,7 @@ impl From<tributary_engine::ManageError> for ApiError {
             M::Store(s) => s.into(),
             M::Node(_) => Self::unprocessable("invalid_subscription", e.to_string()),
             M::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "worker_stopped", e.to_string()),
+            M::Limit { .. } => Self::unprocessable("too_many_subscriptions", e.to_string()),
         }
     }
 }

@@ -35,6 +35,20 @@ impl EventId {
         Self::sha256(&buf)
     }
 
+    /// The store's dedup key of this id in a source: sha256(`tributary/dedup/v1` ‖ len(source) u32 BE ‖
+    /// source ‖ id). Events are deduplicated per source (ADR 0005): the same id posted to another source
+    /// is another event, so no one can suppress, replace or detect the events of a source it cannot
+    /// write to or read; several observers (collectors, relays, providers) of one source still meet one
+    /// event with several observations.
+    pub fn in_source(&self, source: &str) -> EventId {
+        let mut h = Sha256::new();
+        h.update(b"tributary/dedup/v1");
+        h.update((source.len() as u32).to_be_bytes());
+        h.update(source.as_bytes());
+        h.update(self.0);
+        Self(h.finalize().into())
+    }
+
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

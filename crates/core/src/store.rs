@@ -217,12 +217,12 @@ pub trait Store: Send + Sync + 'static {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError>;
     /// Up to `limit` events with `seq >= from`, in order.
     async fn read_from(&self, from: Seq, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
-    /// The event with this id.
-    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
+    /// The event of `source` with this id (ids are unique per source, ADR 0005).
+    async fn get(&self, source: &str, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
     /// The event at this sequence number.
     async fn get_seq(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError>;
     /// Who saw the event, ordered by observer.
-    async fn observations(&self, id: &EventId) -> Result<Vec<Observation>, StoreError>;
+    async fn observations(&self, source: &str, id: &EventId) -> Result<Vec<Observation>, StoreError>;
     /// A source's checkpoints, by partition.
     async fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError>;
     /// A source's most recent rejects, newest last, at most `limit`.

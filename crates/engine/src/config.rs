@@ -29,6 +29,57 @@ pub struct Config {
     /// When `/health` reports a subscription as degraded.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Node-wide limits that keep one tenant from exhausting the node.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: node-wide bounds (each documented in `docs/security.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Subscriptions one tenant may create through the API. Default 100, at most 10,000.
+    #[serde(default = "default_subscriptions_per_tenant")]
+    pub max_subscriptions_per_tenant: usize,
+    /// Deliveries in flight at once across every subscription of the node (each may hold a connection and
+    /// a file descriptor). Default 1,024, at most 65,536.
+    #[serde(default = "default_deliveries_in_flight")]
+    pub max_deliveries_in_flight: usize,
+}
+
+fn default_subscriptions_per_tenant() -> usize {
+    100
+}
+fn default_deliveries_in_flight() -> usize {
+    1024
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_subscriptions_per_tenant: default_subscriptions_per_tenant(),
+            max_deliveries_in_flight: default_deliveries_in_flight(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !(1..=10_000).contains(&self.max_subscriptions_per_tenant) {
+            out.push(format!(
+                "limits.max_subscriptions_per_tenant: expected 1 to 10000, got {}",
+                self.max_subscriptions_per_tenant
+            ));
+        }
+        if !(1..=65_536).contains(&self.max_deliveries_in_flight) {
+            out.push(format!(
+                "limits.max_deliveries_in_flight: expected 1 to 65536, got {}",
+                self.max_deliveries_in_flight
+            ));
+        }
+        out
+    }
 }
 
 /// `[health]`.
@@ -167,7 +218,9 @@ impl Config {
     pub fn validate(&self) -> Vec<String> {
         let sources: Vec<_> = self.sources.iter().enumerate().collect();
         let subscriptions: Vec<_> = self.subscriptions.iter().enumerate().collect();
-        validate_parts(Some(&self.node), &sources, &subscriptions)
+        let mut out = validate_parts(Some(&self.node), &sources, &subscriptions);
+        out.extend(self.limits.validate());
+        out
     }
 }
 
@@ -228,9 +281,9 @@ fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
     };
     let dict = root.into_dict().unwrap_or_default();
     for key in dict.keys() {
-        if !matches!(key.as_str(), "node" | "sources" | "subscriptions" | "health") {
+        if !matches!(key.as_str(), "node" | "sources" | "subscriptions" | "health" | "limits") {
             problems.push(format!(
-                "{key}: unknown section, expected one of node, sources, subscriptions, health"
+                "{key}: unknown section, expected one of node, sources, subscriptions, health, limits"
             ));
         }
     }
@@ -258,6 +311,10 @@ fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
         .get("health")
         .map(|v| one::<HealthConfig>(v, "health", &mut problems))
         .unwrap_or_else(|| Some(HealthConfig::default()));
+    let limits = dict
+        .get("limits")
+        .map(|v| one::<LimitsConfig>(v, "limits", &mut problems))
+        .unwrap_or_else(|| Some(LimitsConfig::default()));
     let list = |name: &str, problems: &mut Vec<String>| -> Vec<Value> {
         match dict.get(name) {
             None => Vec::new(),
@@ -293,6 +350,9 @@ fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
             .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
             .collect();
         problems.extend(validate_parts(node.as_ref(), &parsed_sources, &parsed_subs));
+        if let Some(limits) = &limits {
+            problems.extend(limits.validate());
+        }
         return Err(problems);
     }
     Ok(Config {
@@ -300,6 +360,7 @@ fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
         sources: sources.into_iter().flatten().collect(),
         subscriptions: subscriptions.into_iter().flatten().collect(),
         health: health.unwrap_or_default(),
+        limits: limits.unwrap_or_default(),
     })
 }
 

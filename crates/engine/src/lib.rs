@@ -22,6 +22,6 @@ pub mod source_status;
 pub mod subscription;
 pub mod tenants;
 
-pub use config::{Config, ConfigError, HealthConfig, NodeConfig};
+pub use config::{Config, ConfigError, HealthConfig, LimitsConfig, NodeConfig};
 pub use node::{Node, NodeError};
-pub use registry::{ManageError, Origin, SubscriptionHandle};
+pub use registry::{BrokenSubscription, ManageError, Origin, SubscriptionHandle};

@@ -117,10 +117,13 @@ pub fn attempt(subscription: &str, first: bool, outcome: &'static str, code: Opt
     }
 }
 
-/// An event was delivered `latency` after it was ingested.
-pub fn delivered(subscription: &str, latency: Duration) {
+/// An event was delivered `latency` after it was ingested (None for a replayed event: a replay is not
+/// ingest-to-delivery latency and would count the event twice in the histogram).
+pub fn delivered(subscription: &str, latency: Option<Duration>) {
     counter!(SINK_SENT, "subscription" => subscription.to_owned()).increment(1);
-    histogram!(LATENCY, "subscription" => subscription.to_owned()).record(latency.as_secs_f64());
+    if let Some(latency) = latency {
+        histogram!(LATENCY, "subscription" => subscription.to_owned()).record(latency.as_secs_f64());
+    }
 }
 
 /// An event went to the dead-letter store.

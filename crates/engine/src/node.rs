@@ -11,7 +11,7 @@
 //! Subscriptions can be added, changed and removed while the node runs (see [`crate::registry`]).
 
 use crate::config::{Config, StoreKind};
-use crate::registry::{Origin, SubscriptionHandle};
+use crate::registry::{Loaded, Origin, SubscriptionHandle};
 use crate::source_status::{ObservedStore, SourceStatus};
 use crate::subscription::SubscriptionConfig;
 use std::collections::BTreeMap;
@@ -29,6 +29,14 @@ pub enum NodeError {
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A subscription's config is invalid.
+    #[error("subscriptions.{subscription}: {}", problems.join("; "))]
+    Invalid {
+        /// The subscription.
+        subscription: String,
+        /// Every problem, with its path.
+        problems: Vec<String>,
+    },
     /// A sink could not be built.
     #[error("subscriptions.{subscription}.sink: {message}")]
     Sink {
@@ -53,6 +61,10 @@ pub struct Node {
     #[cfg(feature = "lightning")]
     pub lightning: Option<Arc<crate::lightning::GraphKeeper>>,
     pub(crate) subscriptions: RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>,
+    /// Subscriptions that could not be started (reported, paused), by name.
+    pub(crate) broken: RwLock<BTreeMap<String, crate::registry::BrokenSubscription>>,
+    /// Node-wide bound on deliveries in flight (`[limits] max_deliveries_in_flight`).
+    pub(crate) delivery_permits: Arc<tokio::sync::Semaphore>,
     sources_token: CancellationToken,
     pub(crate) workers_token: CancellationToken,
     source_tasks: TaskTracker,
@@ -141,12 +153,17 @@ impl Node {
             (!names.is_empty())
                 .then(|| crate::lightning::GraphKeeper::start(store.clone(), names, workers_token.clone(), &workers))
         };
+        let delivery_permits = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_deliveries_in_flight.clamp(1, 65_536),
+        ));
         let node = Self {
             config: Arc::new(config),
             store,
             sources,
             metrics,
             subscriptions: RwLock::new(BTreeMap::new()),
+            broken: RwLock::new(BTreeMap::new()),
+            delivery_permits,
             sources_token,
             workers_token,
             source_tasks,
@@ -155,16 +172,24 @@ impl Node {
             #[cfg(feature = "lightning")]
             lightning,
         };
+        // No subscription can stop the node from starting: one that cannot start is reported and paused.
         let configured: Vec<SubscriptionConfig> = node.config.subscriptions.clone();
         for sub in configured {
-            node.launch(sub, Origin::Config).await?;
+            node.launch_or_report(sub, Origin::Config).await;
         }
-        for sub in crate::registry::load_api_subscriptions(node.store.as_ref()).await? {
-            if node.subscription(&sub.name).is_some() {
-                tracing::warn!(subscription = %sub.name, "an API-created subscription has the name of one in the config file; the config file wins");
-                continue;
+        for loaded in crate::registry::load_api_subscriptions(node.store.as_ref()).await? {
+            match loaded {
+                Loaded::Ok(sub) => {
+                    if node.subscription(&sub.name).is_some()
+                        || node.broken.read().expect("broken lock").contains_key(&sub.name)
+                    {
+                        tracing::warn!(subscription = %sub.name, "an API-created subscription has the name of one in the config file; the config file wins");
+                        continue;
+                    }
+                    node.launch_or_report(*sub, Origin::Api).await;
+                }
+                Loaded::Broken(b) => node.report_broken(b).await,
             }
-            node.launch(sub, Origin::Api).await?;
         }
         Ok(node)
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tributary_core::store::DeliveryUpdate;
 use tributary_core::{
     AttemptReport, Delivery, EventId, FilterConfig, NewEvent, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
 };
@@ -51,6 +52,30 @@ pub struct SubscriptionHandle {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// A subscription that could not be started: its stored record does not load, no longer passes
+/// validation, or its delivery state cannot be read. The node starts anyway; the subscription is reported
+/// (log, `/health`, the API) and kept paused until it is fixed (`PUT`) or deleted.
+#[derive(Clone, Debug, Serialize)]
+pub struct BrokenSubscription {
+    /// Its name.
+    pub name: String,
+    /// Where it was defined.
+    pub origin: Origin,
+    /// Its tenant, as far as the record tells.
+    pub tenant: Option<String>,
+    /// What is wrong and what to do.
+    pub problem: String,
+    /// The stored record (API subscriptions), secrets and all: never shown as is.
+    #[serde(skip)]
+    pub record: Option<serde_json::Value>,
+}
+
+/// What a stored API subscription record turned out to be.
+pub(crate) enum Loaded {
+    Ok(Box<SubscriptionConfig>),
+    Broken(BrokenSubscription),
+}
+
 /// Why a subscription operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
@@ -77,6 +102,16 @@ pub enum ManageError {
     /// The worker is gone.
     #[error("the subscription's worker is not running")]
     Stopped,
+    /// A tenant has as many subscriptions as it may.
+    #[error(
+        "tenant {tenant:?} has {limit} subscriptions, the most it may have ([limits] max_subscriptions_per_tenant); delete one first"
+    )]
+    Limit {
+        /// The tenant.
+        tenant: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl SubscriptionHandle {
@@ -94,18 +129,30 @@ impl SubscriptionHandle {
     }
 }
 
-/// API-created subscriptions kept in the store.
-pub(crate) async fn load_api_subscriptions(store: &dyn Store) -> Result<Vec<SubscriptionConfig>, StoreError> {
+/// API-created subscriptions kept in the store; a record that does not parse is reported, not fatal.
+pub(crate) async fn load_api_subscriptions(store: &dyn Store) -> Result<Vec<Loaded>, StoreError> {
     let mut out = Vec::new();
     for (key, json) in store.meta_prefix(API_PREFIX).await? {
         if json.is_empty() {
             continue; // deleted
         }
-        match serde_json::from_str(&json) {
-            Ok(c) => out.push(c),
-            Err(e) => {
-                tracing::error!(%key, error = %e, "cannot read an API-created subscription from the store; skipping it")
-            }
+        let name = key.strip_prefix(API_PREFIX).unwrap_or(&key).to_owned();
+        let record: Option<serde_json::Value> = serde_json::from_str(&json).ok();
+        match serde_json::from_str::<SubscriptionConfig>(&json) {
+            Ok(c) => out.push(Loaded::Ok(Box::new(c))),
+            Err(e) => out.push(Loaded::Broken(BrokenSubscription {
+                tenant: record
+                    .as_ref()
+                    .and_then(|r| r.get("tenant"))
+                    .and_then(|t| t.as_str())
+                    .map(str::to_owned),
+                name,
+                origin: Origin::Api,
+                problem: format!(
+                    "its stored record cannot be read ({e}); replace it with PUT /v1/subscriptions/{{name}} or delete it"
+                ),
+                record,
+            })),
         }
     }
     Ok(out)
@@ -146,7 +193,20 @@ impl Node {
         let effective_filter = self.tenant_filter(&sub);
         let mut worker_config = sub.clone();
         worker_config.filter = effective_filter.clone();
-        let worker = Worker::new(worker_config, sink.clone(), self.store.clone(), status.clone()).await?;
+        // Fail closed: a filter that does not compile delivers nothing rather than everything.
+        let filter = worker_config.filter.compile().map_err(|errors| NodeError::Invalid {
+            subscription: sub.name.clone(),
+            problems: errors.iter().map(|e| format!("filter.{e}")).collect(),
+        })?;
+        let worker = Worker::new(
+            worker_config,
+            filter,
+            sink.clone(),
+            self.store.clone(),
+            status.clone(),
+            self.delivery_permits.clone(),
+        )
+        .await?;
         let stop = self.workers_token.child_token();
         let (token, grace, name) = (stop.clone(), self.config.node.shutdown_grace(), sub.name.clone());
         let task = self.workers.spawn(async move {
@@ -168,7 +228,64 @@ impl Node {
             .write()
             .expect("subscriptions lock")
             .insert(handle.config.name.clone(), handle.clone());
+        self.broken.write().expect("broken lock").remove(&handle.config.name);
         Ok(handle)
+    }
+
+    /// Starts a subscription at node start; one that cannot start is reported and paused, never fatal.
+    pub(crate) async fn launch_or_report(&self, sub: SubscriptionConfig, origin: Origin) {
+        let problems = self.check(&sub).err().map(|e| e.to_string());
+        let (name, tenant) = (sub.name.clone(), sub.tenant.clone());
+        let record = (origin == Origin::Api).then(|| serde_json::to_value(&sub).unwrap_or_default());
+        let problem = match problems {
+            Some(p) => format!("{p}; fix it with PUT /v1/subscriptions/{name} (or in the config file) or delete it"),
+            None => match self.launch(sub, origin).await {
+                Ok(_) => return,
+                Err(e) => format!("it cannot start: {e}"),
+            },
+        };
+        self.report_broken(BrokenSubscription {
+            name,
+            origin,
+            tenant,
+            problem,
+            record,
+        })
+        .await;
+    }
+
+    /// Records a subscription that cannot run: logged, shown by `/health` and the API, paused in the store.
+    pub(crate) async fn report_broken(&self, b: BrokenSubscription) {
+        tracing::error!(subscription = %b.name, problem = %b.problem, "subscription not started; it stays paused until fixed or deleted");
+        let paused = DeliveryUpdate {
+            paused: Some(true),
+            ..Default::default()
+        };
+        if let Err(e) = self.store.commit_delivery(&b.name, paused).await {
+            tracing::warn!(subscription = %b.name, error = %e, "could not store the paused flag of a subscription that cannot start");
+        }
+        self.broken.write().expect("broken lock").insert(b.name.clone(), b);
+    }
+
+    /// Subscriptions that could not be started, by name.
+    pub fn broken_subscriptions(&self) -> Vec<BrokenSubscription> {
+        self.broken.read().expect("broken lock").values().cloned().collect()
+    }
+
+    /// One subscription that could not be started.
+    pub fn broken_subscription(&self, name: &str) -> Option<BrokenSubscription> {
+        self.broken.read().expect("broken lock").get(name).cloned()
+    }
+
+    /// How many subscriptions (running or not) belong to `tenant`.
+    fn tenant_subscriptions(&self, tenant: &str) -> usize {
+        let running = (self.subscriptions.read().expect("subscriptions lock").values())
+            .filter(|h| h.config.tenant.as_deref() == Some(tenant))
+            .count();
+        let broken = (self.broken.read().expect("broken lock").values())
+            .filter(|b| b.tenant.as_deref() == Some(tenant))
+            .count();
+        running + broken
     }
 
     /// A tenant's subscription only ever sees the sources shared with its tenant, whatever its filter says.
@@ -220,8 +337,17 @@ impl Node {
     ) -> Result<Arc<SubscriptionHandle>, ManageError> {
         let _one_at_a_time = self.manage.lock().await;
         self.check(&sub)?;
-        if self.subscription(&sub.name).is_some() {
+        if self.subscription(&sub.name).is_some() || self.broken_subscription(&sub.name).is_some() {
             return Err(ManageError::Conflict(sub.name));
+        }
+        if let Some(tenant) = &sub.tenant {
+            let limit = self.config.limits.max_subscriptions_per_tenant;
+            if self.tenant_subscriptions(tenant) >= limit {
+                return Err(ManageError::Limit {
+                    tenant: tenant.clone(),
+                    limit,
+                });
+            }
         }
         // A deleted subscription's history (cursor, attempts, dead letters) stays under its name: a new
         // subscription may not inherit it.
@@ -261,8 +387,25 @@ impl Node {
         mut sub: SubscriptionConfig,
     ) -> Result<Arc<SubscriptionHandle>, ManageError> {
         let _one_at_a_time = self.manage.lock().await;
-        let old = self.api_owned(name)?;
         sub.name = name.to_owned();
+        if let Some(broken) = self.broken_api(name)? {
+            // Fixing a subscription that could not start: keep the secrets of its record if it has any.
+            self.check(&sub)?;
+            let SinkConfig::Webhook(w) = &mut sub.sink;
+            if w.secret.is_none() {
+                let old = broken.record.as_ref().and_then(|r| r.get("sink"));
+                w.secret = old
+                    .and_then(|s| s.get("secret"))
+                    .and_then(|s| s.as_str())
+                    .map(str::to_owned);
+                if w.secret.is_none() {
+                    w.secret = Some(generate_secret());
+                }
+            }
+            self.persist(&sub).await?;
+            return Ok(self.launch(sub, Origin::Api).await?);
+        }
+        let old = self.api_owned(name)?;
         self.check(&sub)?;
         let SinkConfig::Webhook(w) = &mut sub.sink;
         if w.secret.is_none() {
@@ -275,9 +418,25 @@ impl Node {
         Ok(self.launch(sub, Origin::Api).await?)
     }
 
+    /// A subscription that could not start, if it is one created through the API.
+    fn broken_api(&self, name: &str) -> Result<Option<BrokenSubscription>, ManageError> {
+        match self.broken_subscription(name) {
+            Some(b) if b.origin == Origin::Config => Err(ManageError::ReadOnly(name.to_owned())),
+            other => Ok(other),
+        }
+    }
+
     /// Stops and removes an API-created subscription. Its delivery history stays in the store.
     pub async fn delete_subscription(&self, name: &str) -> Result<(), ManageError> {
         let _one_at_a_time = self.manage.lock().await;
+        if self.broken_api(name)?.is_some() {
+            self.store
+                .put_meta(&format!("{DELETED_PREFIX}{name}"), &Timestamp::now().to_rfc3339())
+                .await?;
+            self.store.put_meta(&format!("{API_PREFIX}{name}"), "").await?;
+            self.broken.write().expect("broken lock").remove(name);
+            return Ok(());
+        }
         let old = self.api_owned(name)?;
         self.store
             .put_meta(&format!("{DELETED_PREFIX}{name}"), &Timestamp::now().to_rfc3339())
@@ -303,6 +462,10 @@ impl Node {
                 expires_at,
             });
         }
+        // Many rotations within the overlap: the secrets expiring first stop signing early.
+        w.previous_secrets.sort_by_key(|p| std::cmp::Reverse(p.expires_at));
+        w.previous_secrets
+            .truncate(tributary_sinks::webhook::config::MAX_PREVIOUS);
         let secret = generate_secret();
         w.secret = Some(secret.clone());
         self.persist(&sub).await?;

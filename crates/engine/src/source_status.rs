@@ -151,14 +151,14 @@ impl Store for ObservedStore {
     async fn read_from(&self, from: Seq, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.read_from(from, limit).await
     }
-    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        self.inner.get(id).await
+    async fn get(&self, source: &str, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.get(source, id).await
     }
     async fn get_seq(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
         self.inner.get_seq(seq).await
     }
-    async fn observations(&self, id: &EventId) -> Result<Vec<Observation>, StoreError> {
-        self.inner.observations(id).await
+    async fn observations(&self, source: &str, id: &EventId) -> Result<Vec<Observation>, StoreError> {
+        self.inner.observations(source, id).await
     }
     async fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError> {
         self.inner.checkpoints(source).await

@@ -90,8 +90,9 @@ impl Store for MemoryStore {
         let now = Timestamp::now();
         let mut items = Vec::with_capacity(batch.events.len());
         for ev in batch.events {
-            let key = (ev.id, batch.observer.clone());
-            if let Some(&seq) = st.ids.get(&ev.id) {
+            let scoped = ev.id.in_source(&batch.source);
+            let key = (scoped, batch.observer.clone());
+            if let Some(&seq) = st.ids.get(&scoped) {
                 let obs = st.observations.entry(key).or_insert(Observation {
                     event_id: ev.id,
                     observer: batch.observer.clone(),
@@ -105,7 +106,7 @@ impl Store for MemoryStore {
                 continue;
             }
             let seq = st.events.len() as Seq + 1;
-            st.ids.insert(ev.id, seq);
+            st.ids.insert(scoped, seq);
             st.observations.insert(
                 key,
                 Observation {
@@ -148,9 +149,9 @@ impl Store for MemoryStore {
         Ok(st.events[start..].iter().take(limit).cloned().collect())
     }
 
-    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get(&self, source: &str, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
         let st = self.lock();
-        let seq = st.ids.get(id).copied();
+        let seq = st.ids.get(&id.in_source(source)).copied();
         Ok(seq.and_then(|s| st.events.get(s as usize - 1).cloned()))
     }
 
@@ -160,12 +161,13 @@ impl Store for MemoryStore {
         Ok(i.and_then(|i| st.events.get(i).cloned()))
     }
 
-    async fn observations(&self, id: &EventId) -> Result<Vec<Observation>, StoreError> {
+    async fn observations(&self, source: &str, id: &EventId) -> Result<Vec<Observation>, StoreError> {
         let st = self.lock();
-        let from = (*id, String::new());
+        let scoped = id.in_source(source);
+        let from = (scoped, String::new());
         let found = st.observations.range(from..);
         Ok(found
-            .take_while(|((i, _), _)| i == id)
+            .take_while(|((i, _), _)| *i == scoped)
             .map(|(_, o)| o.clone())
             .collect())
     }

@@ -113,8 +113,9 @@ struct Sub {
 #[derive(Default)]
 struct Model {
     events: Vec<(String, NewEvent)>,
-    ids: HashMap<EventId, Seq>,
-    observations: BTreeMap<(EventId, String), Observation>,
+    /// Ids are unique per source (ADR 0005).
+    ids: HashMap<(String, EventId), Seq>,
+    observations: BTreeMap<(String, EventId, String), Observation>,
     checkpoints: BTreeMap<(String, String), String>,
     rejects: HashMap<String, Vec<Reject>>,
     subs: HashMap<String, Sub>,
@@ -125,8 +126,8 @@ impl Model {
     fn append(&mut self, b: &AppendBatch) -> Vec<AppendItem> {
         let mut items = Vec::new();
         for ev in &b.events {
-            let key = (ev.id, b.observer.clone());
-            if let Some(&seq) = self.ids.get(&ev.id) {
+            let key = (b.source.clone(), ev.id, b.observer.clone());
+            if let Some(&seq) = self.ids.get(&(b.source.clone(), ev.id)) {
                 let o = self.observations.entry(key).or_insert(Observation {
                     event_id: ev.id,
                     observer: b.observer.clone(),
@@ -140,7 +141,7 @@ impl Model {
             } else {
                 self.events.push((b.source.clone(), ev.clone()));
                 let seq = self.events.len() as Seq;
-                self.ids.insert(ev.id, seq);
+                self.ids.insert((b.source.clone(), ev.id), seq);
                 let o = Observation {
                     event_id: ev.id,
                     observer: b.observer.clone(),
@@ -246,15 +247,17 @@ async fn check(store: &dyn Store, m: &Model) -> Result<(), TestCaseError> {
     let tail = store.read_from(3, 2).await.unwrap();
     prop_assert_eq!(tail.len(), m.events.len().saturating_sub(2).min(2));
     for n in 0..IDS {
-        let got = store.get(&id(n)).await.unwrap().map(|e| e.seq);
-        prop_assert_eq!(got, m.ids.get(&id(n)).copied());
-        let want: Vec<_> = m
-            .observations
-            .range((id(n), String::new())..)
-            .take_while(|((i, _), _)| *i == id(n))
-            .map(|(_, o)| o.clone())
-            .collect();
-        prop_assert_eq!(store.observations(&id(n)).await.unwrap(), want);
+        for source in SOURCES {
+            let got = store.get(source, &id(n)).await.unwrap().map(|e| e.seq);
+            prop_assert_eq!(got, m.ids.get(&(source.to_string(), id(n))).copied());
+            let want: Vec<_> = m
+                .observations
+                .range((source.to_string(), id(n), String::new())..)
+                .take_while(|((s, i, _), _)| s == source && *i == id(n))
+                .map(|(_, o)| o.clone())
+                .collect();
+            prop_assert_eq!(store.observations(source, &id(n)).await.unwrap(), want);
+        }
     }
     for source in SOURCES {
         let want: Vec<_> = m

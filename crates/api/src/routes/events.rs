@@ -129,23 +129,41 @@ pub struct EventView {
     pub observations: Vec<Observation>,
 }
 
-/// One event by id, with its observations.
+/// Which source's event, when several sources have one with the same id.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetEventQuery {
+    /// The source. Default: the earliest stored of the sources the caller may read.
+    pub source: Option<String>,
+}
+
+/// One event by id, with its observations. Ids are unique per source (ADR 0005): without `source`, the
+/// earliest stored event with this id among the sources the caller may read.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events", security(("bearer" = [])),
-    params(("id" = String, Path, description = "64 lowercase hex characters")),
+    params(("id" = String, Path, description = "64 lowercase hex characters"), GetEventQuery),
     responses((status = 200, body = EventView), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
 pub async fn get_event(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(id): Path<String>,
+    Query(q): Query<GetEventQuery>,
 ) -> Result<Json<EventView>, ApiError> {
     let id: EventId = id
         .parse()
         .map_err(|e| ApiError::bad_request("invalid_id", format!("event id: {e}")))?;
     let not_found = || ApiError::not_found(format!("no event with id {id}"));
-    let event = node.store.get(&id).await?.ok_or_else(not_found)?;
-    if !p.sees_source(&node, &event.source) {
-        return Err(not_found());
+    let mut found: Option<StoredEvent> = None;
+    for source in node.sources.keys() {
+        if q.source.as_ref().is_some_and(|s| s != source) || !p.sees_source(&node, source) {
+            continue;
+        }
+        if let Some(e) = node.store.get(source, &id).await?
+            && found.as_ref().is_none_or(|f| e.seq < f.seq)
+        {
+            found = Some(e);
+        }
     }
-    let observations = node.store.observations(&id).await?;
+    let event = found.ok_or_else(not_found)?;
+    let observations = node.store.observations(&event.source, &id).await?;
     Ok(Json(EventView { event, observations }))
 }

@@ -100,6 +100,13 @@ pub async fn health(State(node): State<Arc<Node>>) -> Response {
         }
         subscriptions.insert(h.config.name.clone(), c);
     }
+    // Subscriptions that could not start: the node runs, but someone has to fix or delete them.
+    for b in node.broken_subscriptions() {
+        if overall == "ok" {
+            overall = "degraded";
+        }
+        subscriptions.insert(b.name.clone(), comp("failed", Some(b.problem)));
+    }
     let code = if matches!(overall, "ok" | "degraded") {
         StatusCode::OK
     } else {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tributary_core::store::AttemptRecord;
 use tributary_core::{Seq, Timestamp};
 use tributary_engine::subscription::{Control, SubscriptionConfig};
-use tributary_engine::{Node, Origin, SubscriptionHandle};
+use tributary_engine::{BrokenSubscription, Node, Origin, SubscriptionHandle};
 use tributary_sinks::SinkConfig;
 use utoipa::ToSchema;
 
@@ -37,6 +37,10 @@ pub struct SubscriptionView {
     /// Live counters: delivered, failed attempts, dead letters, in flight, pending, cursor, paused, breaker.
     #[schema(value_type = Object)]
     pub status: serde_json::Value,
+    /// Why the subscription is not running, when it could not be started (its stored record does not load
+    /// or no longer validates): it stays paused until fixed with `PUT` or deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// The list.
@@ -46,19 +50,75 @@ pub struct SubscriptionList {
     pub subscriptions: Vec<SubscriptionView>,
 }
 
-pub(crate) fn view(node: &Node, h: &SubscriptionHandle) -> SubscriptionView {
-    let s = h.status.snapshot();
-    let mut config = serde_json::to_value(&h.config).unwrap_or_default();
-    if let Some(sink) = config.get_mut("sink") {
+/// The config as shown: secrets, URL passwords and custom header values replaced by `***`.
+fn redacted(mut config: serde_json::Value) -> serde_json::Value {
+    if let Some(sink) = config.get_mut("sink").and_then(|s| s.as_object_mut()) {
         if sink.get("secret").is_some_and(|v| !v.is_null()) {
-            sink["secret"] = "***".into();
+            sink.insert("secret".into(), "***".into());
         }
         if let Some(prev) = sink.get_mut("previous_secrets").and_then(|p| p.as_array_mut()) {
-            for p in prev {
-                p["secret"] = "***".into();
+            for p in prev.iter_mut().filter_map(|p| p.as_object_mut()) {
+                p.insert("secret".into(), "***".into());
             }
         }
+        if let Some(headers) = sink.get_mut("headers").and_then(|h| h.as_object_mut()) {
+            for v in headers.values_mut() {
+                *v = "***".into();
+            }
+        }
+        if let Some(url) = sink.get("url").and_then(|u| u.as_str()) {
+            let shown = redact_url(url);
+            sink.insert("url".into(), shown.into());
+        }
     }
+    config
+}
+
+/// `https://user:pass@host/…` as `https://user:***@host/…` (and `https://token@host` as `https://***@host`).
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{shown}@{host}{tail}")
+}
+
+fn broken_view(b: &BrokenSubscription) -> SubscriptionView {
+    SubscriptionView {
+        name: b.name.clone(),
+        origin: b.origin,
+        tenant: b.tenant.clone(),
+        sink: "not running".into(),
+        config: b.record.clone().map(redacted).unwrap_or(serde_json::Value::Null),
+        backlog: 0,
+        status: serde_json::json!({"state": "failed", "paused": true}),
+        problem: Some(b.problem.clone()),
+    }
+}
+
+fn sees_broken(p: &Principal, b: &BrokenSubscription) -> bool {
+    match p {
+        Principal::Admin => true,
+        Principal::Tenant(t) => b.tenant.as_deref() == Some(t),
+    }
+}
+
+/// A subscription that could not start, if the caller may see it.
+fn visible_broken(node: &Node, p: &Principal, name: &str) -> Option<BrokenSubscription> {
+    node.broken_subscription(name).filter(|b| sees_broken(p, b))
+}
+
+pub(crate) fn view(node: &Node, h: &SubscriptionHandle) -> SubscriptionView {
+    let s = h.status.snapshot();
+    let config = redacted(serde_json::to_value(&h.config).unwrap_or_default());
     SubscriptionView {
         name: h.config.name.clone(),
         origin: h.origin,
@@ -67,6 +127,7 @@ pub(crate) fn view(node: &Node, h: &SubscriptionHandle) -> SubscriptionView {
         config,
         backlog: node.store.last_seq().saturating_sub(s.cursor),
         status: serde_json::to_value(s).unwrap_or_default(),
+        problem: None,
     }
 }
 
@@ -81,12 +142,19 @@ pub(crate) fn visible(node: &Node, p: &Principal, name: &str) -> Result<Arc<Subs
 #[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions", security(("bearer" = [])),
     responses((status = 200, body = SubscriptionList), (status = 401, body = Err)))]
 pub async fn list_subscriptions(State(node): State<Arc<Node>>, p: Principal) -> Json<SubscriptionList> {
-    let subscriptions = node
+    let mut subscriptions: Vec<SubscriptionView> = node
         .subscription_list()
         .iter()
         .filter(|h| p.sees_subscription(h))
         .map(|h| view(&node, h))
         .collect();
+    subscriptions.extend(
+        node.broken_subscriptions()
+            .iter()
+            .filter(|b| sees_broken(&p, b))
+            .map(broken_view),
+    );
+    subscriptions.sort_by(|a, b| a.name.cmp(&b.name));
     Json(SubscriptionList { subscriptions })
 }
 
@@ -152,6 +220,9 @@ pub async fn get_subscription(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
+    if let Some(b) = visible_broken(&node, &p, &name) {
+        return Ok(Json(broken_view(&b)));
+    }
     let h = visible(&node, &p, &name)?;
     Ok(Json(view(&node, &h)))
 }
@@ -167,7 +238,9 @@ pub async fn update_subscription(
     Path(name): Path<String>,
     crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    visible(&node, &p, &name)?;
+    if visible_broken(&node, &p, &name).is_none() {
+        visible(&node, &p, &name)?;
+    }
     let config = parse_config(&p, &node, body, Some(&name))?;
     let h = node.update_subscription(&name, config).await?;
     Ok(Json(view(&node, &h)))
@@ -182,7 +255,9 @@ pub async fn delete_subscription(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    visible(&node, &p, &name)?;
+    if visible_broken(&node, &p, &name).is_none() {
+        visible(&node, &p, &name)?;
+    }
     node.delete_subscription(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -524,4 +599,23 @@ pub async fn replay(
         requeued,
         dry_run: req.dry_run,
     }))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(redact_url("https://u:p@h.example/x?y"), "https://u:***@h.example/x?y");
+        assert_eq!(redact_url("https://tok@h.example"), "https://***@h.example");
+        assert_eq!(redact_url("https://h.example/a@b"), "https://h.example/a@b");
+        assert_eq!(redact_url("not a url"), "not a url");
+        let shown = redacted(
+            serde_json::json!({"sink": {"url": "http://a:b@c", "headers": {"X-Key": "s3cret"}, "secret": "whsec_x"}}),
+        );
+        assert_eq!(shown["sink"]["url"], "http://a:***@c");
+        assert_eq!(shown["sink"]["headers"]["X-Key"], "***");
+        assert_eq!(shown["sink"]["secret"], "***");
+    }
 }

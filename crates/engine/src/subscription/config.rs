@@ -46,6 +46,35 @@ fn default_in_flight() -> usize {
     16
 }
 
+/// The bounds of every number a subscription sets, checked by [`SubscriptionConfig::validate`] for the
+/// config file and the API alike (a 422 names the field). `docs/security.md` lists them.
+pub mod bounds {
+    use std::time::Duration;
+
+    /// Longest subscription name, in bytes.
+    pub const NAME_MAX: usize = 64;
+    /// Largest `max_in_flight`: each delivery in flight may hold a connection.
+    pub const MAX_IN_FLIGHT: usize = 256;
+    /// Slowest `rate_limit`, deliveries per second (one every 100 s).
+    pub const RATE_MIN: f64 = 0.01;
+    /// Fastest `rate_limit`, deliveries per second.
+    pub const RATE_MAX: f64 = 1_000_000.0;
+    /// Most entries in `retry.schedule`.
+    pub const SCHEDULE_MAX: usize = 32;
+    /// Longest delay in `retry.schedule`.
+    pub const DELAY_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Largest `circuit_breaker.failure_threshold`.
+    pub const THRESHOLD_MAX: u32 = 1_000_000;
+    /// Longest `circuit_breaker.cooldown_ms` and `max_cooldown_ms` (24 hours).
+    pub const COOLDOWN_MAX_MS: u64 = 24 * 3600 * 1000;
+    /// Most entries in each of `filter.kinds`, `filter.sources` and `filter.keys`.
+    pub const FILTER_LIST_MAX: usize = 1024;
+    /// Most predicates in `filter.where`.
+    pub const PREDICATES_MAX: usize = 64;
+    /// Longest kind pattern, source name, key or predicate path in a filter, in bytes.
+    pub const FILTER_STRING_MAX: usize = 1024;
+}
+
 /// Ordering mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,71 +176,165 @@ impl Default for BreakerConfig {
 impl SubscriptionConfig {
     /// Problems as (path relative to the subscription, message).
     pub fn validate(&self, source_names: &HashSet<&str>) -> Vec<(String, String)> {
+        use bounds::*;
         let mut out = Vec::new();
+        let mut problem = |path: &str, message: String| out.push((path.to_owned(), message));
         if self.name.is_empty()
+            || self.name.len() > NAME_MAX
             || !self
                 .name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            out.push((
-                "name".into(),
-                format!("expected letters, digits, '-' or '_', got {:?}", self.name),
-            ));
+            problem(
+                "name",
+                format!(
+                    "expected 1 to {NAME_MAX} letters, digits, '-' or '_', got {:?}",
+                    truncated(&self.name)
+                ),
+            );
         }
-        if let Err(errors) = self.filter.compile() {
-            out.extend(errors.into_iter().map(|e| (format!("filter.{}", e.at), e.message)));
-        }
-        for (i, s) in self.filter.sources.iter().enumerate() {
-            if !source_names.contains(s.as_str()) {
-                out.push((
-                    format!("filter.sources[{i}]"),
-                    format!("no source named {s:?}; define it under [[sources]]"),
-                ));
-            }
-        }
+        self.validate_filter(source_names, &mut problem);
         match self.sink.validate() {
             Ok(()) => {}
-            Err(tributary_sinks::SinkError::Config { field, message }) => out.push((format!("sink.{field}"), message)),
+            Err(tributary_sinks::SinkError::Config { field, message }) => problem(&format!("sink.{field}"), message),
             Err(tributary_sinks::SinkError::Secret { field, source }) => {
-                out.push((format!("sink.{field}"), source.to_string()))
+                problem(&format!("sink.{field}"), source.to_string())
             }
-            Err(e) => out.push(("sink".into(), e.to_string())),
+            Err(e) => problem("sink", e.to_string()),
         }
-        if self.retry.schedule.is_empty() {
-            out.push((
-                "retry.schedule".into(),
-                "expected at least one delay, e.g. [\"0s\"]".into(),
-            ));
+        let schedule = &self.retry.schedule;
+        if schedule.is_empty() || schedule.len() > SCHEDULE_MAX {
+            problem(
+                "retry.schedule",
+                format!(
+                    "expected 1 to {SCHEDULE_MAX} delays, e.g. [\"0s\", \"5s\"], got {}",
+                    schedule.len()
+                ),
+            );
         }
-        for (i, s) in self.retry.schedule.iter().enumerate() {
-            if let Err(e) = humantime::parse_duration(s) {
-                out.push((
-                    format!("retry.schedule[{i}]"),
-                    format!("expected a duration such as \"5s\" or \"30m\", got {s:?} ({e})"),
-                ));
+        for (i, s) in schedule.iter().enumerate().take(SCHEDULE_MAX) {
+            match humantime::parse_duration(s) {
+                Err(e) => problem(
+                    &format!("retry.schedule[{i}]"),
+                    format!(
+                        "expected a duration such as \"5s\" or \"30m\", got {:?} ({e})",
+                        truncated(s)
+                    ),
+                ),
+                Ok(d) if d > DELAY_MAX => problem(
+                    &format!("retry.schedule[{i}]"),
+                    format!("expected at most 7d, got {s:?}"),
+                ),
+                Ok(_) => {}
             }
         }
         if !(0.0..=1.0).contains(&self.retry.jitter) {
-            out.push((
-                "retry.jitter".into(),
+            problem(
+                "retry.jitter",
                 format!("expected a fraction between 0 and 1, got {}", self.retry.jitter),
-            ));
+            );
         }
-        if self.max_in_flight == 0 {
-            out.push(("max_in_flight".into(), "expected at least 1".into()));
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            problem(
+                "max_in_flight",
+                format!("expected 1 to {MAX_IN_FLIGHT}, got {}", self.max_in_flight),
+            );
         }
         if let Some(r) = self.rate_limit
-            && !(r > 0.0 && r.is_finite())
+            && !(RATE_MIN..=RATE_MAX).contains(&r)
         {
-            out.push((
-                "rate_limit".into(),
-                format!("expected a positive number of events per second, got {r}"),
-            ));
+            problem(
+                "rate_limit",
+                format!("expected {RATE_MIN} to {RATE_MAX} deliveries per second, got {r}"),
+            );
         }
-        if self.circuit_breaker.failure_threshold == 0 {
-            out.push(("circuit_breaker.failure_threshold".into(), "expected at least 1".into()));
+        let b = &self.circuit_breaker;
+        if !(1..=THRESHOLD_MAX).contains(&b.failure_threshold) {
+            problem(
+                "circuit_breaker.failure_threshold",
+                format!("expected 1 to {THRESHOLD_MAX}, got {}", b.failure_threshold),
+            );
+        }
+        if !(1..=COOLDOWN_MAX_MS).contains(&b.cooldown_ms) {
+            problem(
+                "circuit_breaker.cooldown_ms",
+                format!("expected 1 to {COOLDOWN_MAX_MS} (24 hours), got {}", b.cooldown_ms),
+            );
+        }
+        if !(b.cooldown_ms.max(1)..=COOLDOWN_MAX_MS).contains(&b.max_cooldown_ms) {
+            problem(
+                "circuit_breaker.max_cooldown_ms",
+                format!(
+                    "expected cooldown_ms ({}) to {COOLDOWN_MAX_MS} (24 hours), got {}",
+                    b.cooldown_ms, b.max_cooldown_ms
+                ),
+            );
         }
         out
+    }
+
+    fn validate_filter(&self, source_names: &HashSet<&str>, problem: &mut impl FnMut(&str, String)) {
+        use bounds::*;
+        let f = &self.filter;
+        let lists = [("kinds", &f.kinds), ("sources", &f.sources), ("keys", &f.keys)];
+        let mut too_big = false;
+        for (field, list) in lists {
+            if list.len() > FILTER_LIST_MAX {
+                too_big = true;
+                problem(
+                    &format!("filter.{field}"),
+                    format!("expected at most {FILTER_LIST_MAX} entries, got {}", list.len()),
+                );
+            }
+            if let Some(i) = list.iter().position(|s| s.len() > FILTER_STRING_MAX) {
+                too_big = true;
+                problem(
+                    &format!("filter.{field}[{i}]"),
+                    format!("expected at most {FILTER_STRING_MAX} bytes"),
+                );
+            }
+        }
+        if f.predicates.len() > PREDICATES_MAX {
+            too_big = true;
+            problem(
+                "filter.where",
+                format!(
+                    "expected at most {PREDICATES_MAX} predicates, got {}",
+                    f.predicates.len()
+                ),
+            );
+        }
+        if let Some(i) = f.predicates.iter().position(|p| p.path.len() > FILTER_STRING_MAX) {
+            too_big = true;
+            problem(
+                &format!("filter.where[{i}].path"),
+                format!("expected at most {FILTER_STRING_MAX} bytes"),
+            );
+        }
+        if too_big {
+            return;
+        }
+        if let Err(errors) = f.compile() {
+            for e in errors {
+                problem(&format!("filter.{}", e.at), e.message);
+            }
+        }
+        for (i, s) in f.sources.iter().enumerate() {
+            if !source_names.contains(s.as_str()) {
+                problem(
+                    &format!("filter.sources[{i}]"),
+                    format!("no source named {:?}; define it under [[sources]]", truncated(s)),
+                );
+            }
+        }
+    }
+}
+
+/// At most 80 characters of a value quoted in a message.
+fn truncated(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
     }
 }

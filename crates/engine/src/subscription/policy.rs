@@ -35,8 +35,9 @@ impl RetryPolicy {
         let spread = if base.is_zero() || self.jitter == 0.0 {
             base
         } else {
-            let f = rand::rng().random_range(1.0 - self.jitter..=1.0 + self.jitter);
-            base.mul_f64(f)
+            let jitter = self.jitter.clamp(0.0, 1.0);
+            let f = rand::rng().random_range(1.0 - jitter..=1.0 + jitter);
+            Duration::try_from_secs_f64(base.as_secs_f64() * f).unwrap_or(base)
         };
         Some(match retry_after {
             Some(ra) => spread.max(ra.min(MAX_RETRY_AFTER)),
@@ -118,7 +119,7 @@ impl CircuitBreaker {
                 let failures = failures + 1;
                 if failures >= self.cfg.failure_threshold {
                     self.state = State::Open {
-                        until: now + self.cooldown,
+                        until: later(now, self.cooldown),
                     };
                     true
                 } else {
@@ -127,15 +128,22 @@ impl CircuitBreaker {
                 }
             }
             (State::HalfOpen { .. }, true) => {
-                self.cooldown = (self.cooldown * 2).min(Duration::from_millis(self.cfg.max_cooldown_ms));
+                self.cooldown = (self.cooldown.saturating_mul(2)).min(Duration::from_millis(self.cfg.max_cooldown_ms));
                 self.state = State::Open {
-                    until: now + self.cooldown,
+                    until: later(now, self.cooldown),
                 };
                 true
             }
             (State::Open { .. }, true) => false,
         }
     }
+}
+
+/// `now + d`, or a day from now if that cannot be represented (the config bounds keep `d` far below).
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
 }
 
 /// A rate limit in events per second (GCRA with a burst of a tenth of a second).
@@ -147,9 +155,16 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// `per_second` deliveries per second.
+    /// `per_second` deliveries per second (validated against [`bounds`](super::config::bounds); clamped into
+    /// them here too, so that no stored value can make this panic).
     pub fn new(per_second: f64, now: Instant) -> Self {
-        let interval = Duration::from_secs_f64(1.0 / per_second);
+        use super::config::bounds::{RATE_MAX, RATE_MIN};
+        let per_second = if per_second.is_nan() {
+            RATE_MIN
+        } else {
+            per_second.clamp(RATE_MIN, RATE_MAX)
+        };
+        let interval = Duration::try_from_secs_f64(1.0 / per_second).unwrap_or(Duration::from_secs(100));
         Self {
             interval,
             burst: Duration::from_millis(100).max(interval),
@@ -160,10 +175,10 @@ impl RateLimit {
     /// Takes a slot if one is free now; otherwise returns when the next one frees.
     pub fn try_acquire(&mut self, now: Instant) -> Result<(), Instant> {
         let tat = self.tat.max(now);
-        if tat > now + self.burst {
+        if tat > later(now, self.burst) {
             return Err(tat - self.burst);
         }
-        self.tat = tat + self.interval;
+        self.tat = later(tat, self.interval);
         Ok(())
     }
 }
@@ -222,5 +237,27 @@ mod tests {
         assert!(ok <= 2, "burst of a tenth of a second, got {ok}");
         let next = r.try_acquire(t0).unwrap_err();
         assert!(next > t0);
+    }
+
+    #[test]
+    fn stored_extremes_never_panic() {
+        let t0 = Instant::now();
+        for r in [1e-300, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+            let mut limit = RateLimit::new(r, t0);
+            let _ = limit.try_acquire(t0);
+        }
+        let p = RetryPolicy::new(&RetryConfig {
+            schedule: vec!["0s".into(), "10000y".into()],
+            jitter: 1.0,
+        });
+        assert!(p.next_delay(1, Some(Duration::MAX)).is_some());
+        let mut b = CircuitBreaker::new(BreakerConfig {
+            failure_threshold: 1,
+            cooldown_ms: u64::MAX,
+            max_cooldown_ms: u64::MAX,
+        });
+        assert!(b.record(true, t0));
+        b.state = State::HalfOpen { probing: true };
+        assert!(b.record(true, t0));
     }
 }

@@ -70,6 +70,19 @@ pub struct PreviousSecret {
     pub expires_at: Timestamp,
 }
 
+/// Longest `url`, in bytes.
+pub const MAX_URL: usize = 2048;
+/// Most custom `headers`.
+pub const MAX_HEADERS: usize = 32;
+/// Longest custom header, name and value together, in bytes.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// Most `previous_secrets`.
+pub const MAX_PREVIOUS: usize = 16;
+/// Longest `timeout`.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest `connect_timeout`.
+pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn default_timeout() -> Duration {
     Duration::from_secs(15)
 }
@@ -94,7 +107,33 @@ impl WebhookConfig {
     }
 
     /// Checks every field; the error names the field and the bad value (secrets are never echoed).
+    /// Bounds: `url` at most 2,048 bytes; at most 32 `headers` of at most 8 KiB each; at most 16
+    /// `previous_secrets`; `timeout` at most 5 minutes; `connect_timeout` at most 1 minute.
     pub fn validate(&self) -> Result<(), SinkError> {
+        if self.url.len() > MAX_URL {
+            return Err(SinkError::config(
+                "url",
+                format!("expected at most {MAX_URL} bytes, got {}", self.url.len()),
+            ));
+        }
+        if self.headers.len() > MAX_HEADERS {
+            return Err(SinkError::config(
+                "headers",
+                format!("expected at most {MAX_HEADERS} headers, got {}", self.headers.len()),
+            ));
+        }
+        if let Some((name, _)) = self.headers.iter().find(|(k, v)| k.len() + v.len() > MAX_HEADER_BYTES) {
+            return Err(SinkError::config(
+                format!("headers.{}", name.chars().take(64).collect::<String>()),
+                format!("expected a name and value of at most {MAX_HEADER_BYTES} bytes together"),
+            ));
+        }
+        if self.previous_secrets.len() > MAX_PREVIOUS {
+            return Err(SinkError::config(
+                "previous_secrets",
+                format!("expected at most {MAX_PREVIOUS}, got {}", self.previous_secrets.len()),
+            ));
+        }
         self.checked_url()?;
         if let Some(secret) = &self.secret {
             parse_secret("secret", secret)?;
@@ -108,6 +147,18 @@ impl WebhookConfig {
         }
         if self.connect_timeout.is_zero() {
             return Err(SinkError::config("connect_timeout", "must be greater than zero"));
+        }
+        if self.timeout > MAX_TIMEOUT {
+            return Err(SinkError::config(
+                "timeout",
+                format!("expected at most 5m, got {:?}", self.timeout),
+            ));
+        }
+        if self.connect_timeout > MAX_CONNECT_TIMEOUT {
+            return Err(SinkError::config(
+                "connect_timeout",
+                format!("expected at most 1m, got {:?}", self.connect_timeout),
+            ));
         }
         Ok(())
     }

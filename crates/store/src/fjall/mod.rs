@@ -27,6 +27,7 @@
 
 mod group;
 mod keys;
+mod migrate;
 mod prepare;
 mod read;
 mod record;

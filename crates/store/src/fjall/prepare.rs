@@ -17,7 +17,7 @@ pub(crate) struct PreparedAppend {
     pub source: String,
     pub observer: Arc<str>,
     pub seen_at: Timestamp,
-    /// Each event's id and record; the writer fills in `ingested_at`.
+    /// Each event's dedup key ([`EventId::in_source`]) and record; the writer fills in `ingested_at`.
     pub events: Vec<(EventId, Vec<u8>)>,
     /// Each reject as JSON.
     pub rejects: Vec<Vec<u8>>,
@@ -31,7 +31,12 @@ pub(crate) fn append(batch: AppendBatch) -> Result<PreparedAppend, StoreError> {
     let events = batch
         .events
         .iter()
-        .map(|ev| (ev.id, record::encode_event(ev, &source, Timestamp(0))))
+        .map(|ev| {
+            (
+                ev.id.in_source(&source),
+                record::encode_event(ev, &source, Timestamp(0)),
+            )
+        })
         .collect();
     let rejects = batch
         .rejects

@@ -30,8 +30,13 @@ impl Shared {
         Ok(out)
     }
 
-    pub fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        match self.tables.ids.get(id.0).map_err(|e| backend("read", e))? {
+    pub fn get(&self, source: &str, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        match self
+            .tables
+            .ids
+            .get(id.in_source(source).0)
+            .map_err(|e| backend("read", e))?
+        {
             Some(v) => self.get_seq(keys::decode_id_entry(&v)?.seq),
             None => Ok(None),
         }
@@ -45,15 +50,18 @@ impl Shared {
         }
     }
 
-    pub fn observations(&self, id: &EventId) -> Result<Vec<Observation>, StoreError> {
-        let Some(first) = self.tables.ids.get(id.0).map_err(|e| backend("read", e))? else {
+    pub fn observations(&self, source: &str, id: &EventId) -> Result<Vec<Observation>, StoreError> {
+        let scoped = id.in_source(source);
+        let Some(first) = self.tables.ids.get(scoped.0).map_err(|e| backend("read", e))? else {
             return Ok(Vec::new());
         };
         let first = keys::decode_id_entry(&first)?;
         let mut out = Vec::new();
-        for g in self.tables.observations.prefix(id.0) {
+        for g in self.tables.observations.prefix(scoped.0) {
             let (k, v) = kv(g)?;
-            out.push(keys::observation(&k, &v)?);
+            let mut o = keys::observation(&k, &v)?;
+            o.event_id = *id;
+            out.push(o);
         }
         let (first_seen, last_seen, count) = first.obs;
         let at = out.partition_point(|o| o.observer.as_str() < &*first.observer);

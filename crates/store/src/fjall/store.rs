@@ -83,7 +83,7 @@ impl Shared {
 /// Dropping it waits for the writer thread to finish its current group and releases the directory,
 /// so the same directory can be opened again in the same process.
 pub struct FjallStore {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     tx: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
     path: PathBuf,
@@ -103,6 +103,7 @@ impl FjallStore {
         };
         let db = Database::builder(path).open().map_err(engine)?;
         let tables = Tables::open(&db).map_err(engine)?;
+        super::migrate::scope_ids(&db, &tables)?;
         let last_seq = match tables.events.last_key_value() {
             Some(kv) => keys::tail_u64(&kv.key().map_err(|e| backend("open", e))?)?,
             None => 0,
@@ -210,16 +211,16 @@ impl Store for FjallStore {
         self.blocking(move |s| s.read_from(from, limit)).await
     }
 
-    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        self.shared.get(id)
+    async fn get(&self, source: &str, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        self.shared.get(source, id)
     }
 
     async fn get_seq(&self, seq: Seq) -> Result<Option<StoredEvent>, StoreError> {
         self.shared.get_seq(seq)
     }
 
-    async fn observations(&self, id: &EventId) -> Result<Vec<Observation>, StoreError> {
-        self.shared.observations(id)
+    async fn observations(&self, source: &str, id: &EventId) -> Result<Vec<Observation>, StoreError> {
+        self.shared.observations(source, id)
     }
 
     async fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError> {

@@ -104,7 +104,7 @@ async fn a_failed_commit_poisons_writes_but_not_reads() {
     // The failed group left nothing behind, and reads still answer.
     assert_eq!(store.last_seq(), 1);
     assert_eq!(store.read_from(1, 10).await.unwrap().len(), 1);
-    assert!(store.get(&ev(2).id).await.unwrap().is_none());
+    assert!(store.get("src", &ev(2).id).await.unwrap().is_none());
     assert_eq!(store.get_meta("k").await.unwrap(), None);
 }
 
@@ -215,4 +215,49 @@ fn acknowledged_appends_survive_kill_9() {
         let outcome = store.append(batch(vec![ev(1_000_000)])).await.unwrap();
         assert_eq!(outcome.items, vec![AppendItem::Accepted(last + 1)]);
     });
+}
+
+/// A store written before ids were scoped by source (bare ids in `ids` and `observations`) is upgraded
+/// when opened: its events are found by (source, id) and duplicates still meet them.
+#[tokio::test]
+async fn a_store_with_bare_ids_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = FjallStore::open(dir.path()).unwrap();
+        store.append(batch(vec![ev(1), ev(2)])).await.unwrap();
+        let mut later = batch(vec![ev(1)]);
+        later.observer = "collector-b".into();
+        store.append(later).await.unwrap();
+        // Put the layout back as an earlier version wrote it.
+        let t = &store.shared.tables;
+        let mut b = fjall::OwnedWriteBatch::with_capacity(store.shared.db.clone(), 8);
+        for n in [1, 2] {
+            let (id, scoped) = (ev(n).id, ev(n).id.in_source("src"));
+            let entry = t.ids.get(scoped.0).unwrap().unwrap();
+            b.insert(&t.ids, id.0, entry);
+            b.remove(&t.ids, scoped.0);
+            for g in t.observations.prefix(scoped.0) {
+                let (k, v) = g.into_inner().unwrap();
+                let mut bare = id.0.to_vec();
+                bare.extend_from_slice(&k[32..]);
+                b.insert(&t.observations, bare, v);
+                b.remove(&t.observations, k);
+            }
+        }
+        b.remove(&t.meta, keys::meta_key(b'm', "store/ids-scoped"));
+        b.commit().unwrap();
+        assert!(
+            store.get("src", &ev(1).id).await.unwrap().is_none(),
+            "the legacy layout is in place"
+        );
+    }
+    let store = FjallStore::open(dir.path()).unwrap();
+    assert_eq!(store.get("src", &ev(1).id).await.unwrap().map(|e| e.seq), Some(1));
+    assert_eq!(store.get("src", &ev(2).id).await.unwrap().map(|e| e.seq), Some(2));
+    let observers: Vec<_> = (store.observations("src", &ev(1).id).await.unwrap().into_iter())
+        .map(|o| o.observer)
+        .collect();
+    assert_eq!(observers, vec!["collector-b".to_string(), "src".to_string()]);
+    let again = store.append(batch(vec![ev(2), ev(3)])).await.unwrap();
+    assert_eq!(again.items, vec![AppendItem::Duplicate(2), AppendItem::Accepted(3)]);
 }

@@ -60,16 +60,27 @@ async fn duplicates_add_observations(store: Arc<dyn Store>) {
     assert_eq!((first.accepted(), first.duplicates()), (2, 1));
     let again = store.append(batch("b", vec![ev(2), ev(3)])).await.unwrap();
     assert_eq!(again.items, vec![Duplicate(2), Accepted(3)]);
-    let obs = store.observations(&ev(1).id).await.unwrap();
+    let obs = store.observations("src", &ev(1).id).await.unwrap();
     assert_eq!(obs.len(), 1);
     assert_eq!((obs[0].observer.as_str(), obs[0].count), ("a", 2));
-    let obs = store.observations(&ev(2).id).await.unwrap();
+    let obs = store.observations("src", &ev(2).id).await.unwrap();
     let seen: Vec<_> = obs.iter().map(|o| (o.observer.as_str(), o.count)).collect();
     assert_eq!(seen, vec![("a", 1), ("b", 1)]);
-    let got = store.get(&ev(3).id).await.unwrap().expect("event 3 stored");
+    let got = store.get("src", &ev(3).id).await.unwrap().expect("event 3 stored");
     assert_eq!((got.seq, got.event), (3, ev(3)));
-    assert!(store.get(&ev(9).id).await.unwrap().is_none());
-    assert!(store.get_seq(4).await.unwrap().is_none());
+    assert!(store.get("src", &ev(9).id).await.unwrap().is_none());
+    // Ids are unique per source (ADR 0005): the same id in another source is another event.
+    let mut other = batch("a", vec![ev(1)]);
+    other.source = "other".into();
+    let elsewhere = store.append(other).await.unwrap();
+    assert_eq!(elsewhere.items, vec![Accepted(4)]);
+    assert_eq!(store.get("other", &ev(1).id).await.unwrap().map(|e| e.seq), Some(4));
+    assert_eq!(store.get("src", &ev(1).id).await.unwrap().map(|e| e.seq), Some(1));
+    assert_eq!(
+        store.observations("other", &ev(1).id).await.unwrap()[0].event_id,
+        ev(1).id
+    );
+    assert!(store.get_seq(5).await.unwrap().is_none());
 }
 
 /// A checkpoint lands with its batch, and the watch channel sees every durable append.

@@ -19,12 +19,13 @@ mod outcome;
 use super::config::{Ordering, Start, SubscriptionConfig};
 use super::policy::{CircuitBreaker, RateLimit, RetryPolicy};
 use super::status::SubscriptionStatus;
+use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tributary_core::store::{DeliveryUpdate, Pending};
@@ -100,6 +101,9 @@ pub struct Worker {
     /// Pending entries with an attempt in flight.
     pending_in_flight: HashSet<Seq>,
     in_flight: JoinSet<Done>,
+    /// Node-wide bound on deliveries in flight (`[limits] max_deliveries_in_flight`): an attempt holds a
+    /// permit while the sink works on it.
+    node_permits: Arc<Semaphore>,
     /// Sequence numbers in the dead-letter store (so the count stays exact across replays and purges).
     dead: BTreeSet<Seq>,
 
@@ -115,14 +119,16 @@ const WINDOW_MIN: usize = 1024;
 const READ_BATCH: usize = 512;
 
 impl Worker {
-    /// Loads the subscription's durable state and prepares the loop.
+    /// Loads the subscription's durable state and prepares the loop. `filter` is the compiled
+    /// `config.filter` (the caller refuses a subscription whose filter does not compile: fail closed).
     pub async fn new(
         config: SubscriptionConfig,
+        filter: Filter,
         sink: Arc<dyn Sink>,
         store: Arc<dyn Store>,
         status: Arc<SubscriptionStatus>,
+        node_permits: Arc<Semaphore>,
     ) -> Result<Self, StoreError> {
-        let filter = config.filter.compile().unwrap_or_else(|_| Filter::all());
         let mut state = store.subscription_state(&config.name).await?;
         let is_new = state.cursor == 0
             && state.pending.is_empty()
@@ -167,6 +173,7 @@ impl Worker {
             due: BTreeSet::new(),
             pending_in_flight: HashSet::new(),
             in_flight: JoinSet::new(),
+            node_permits,
             dead: BTreeSet::new(),
             submitted_cursor: state.cursor,
             committing: None,
@@ -212,10 +219,14 @@ impl Worker {
                 Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
                     match done {
                         Ok(done) => self.finish(done),
-                        Err(e) => tracing::error!(subscription = %self.name, error = %e, "delivery task failed; the event will be re-delivered after restart"),
+                        // Panics are caught inside the task; this is a cancelled task (never expected here).
+                        Err(e) => tracing::error!(subscription = %self.name, error = %e, "delivery task ended without a result; the event will be re-delivered after restart"),
                     }
-                    while let Some(Ok(done)) = self.in_flight.try_join_next() {
-                        self.finish(done);
+                    while let Some(next) = self.in_flight.try_join_next() {
+                        match next {
+                            Ok(done) => self.finish(done),
+                            Err(e) => tracing::error!(subscription = %self.name, error = %e, "delivery task ended without a result; the event will be re-delivered after restart"),
+                        }
                     }
                 }
                 cmd = control.recv() => match cmd {
@@ -280,8 +291,8 @@ impl Worker {
 
     /// Starts what may start now; returns when to look again if something is waiting on time.
     async fn launch(&mut self, now: Instant) -> Result<Option<Instant>, StoreError> {
-        let max = self.config.max_in_flight;
-        let window_cap = WINDOW_MIN.max(max * 4);
+        let max = (self.config.max_in_flight).clamp(1, super::config::bounds::MAX_IN_FLIGHT);
+        let window_cap = WINDOW_MIN.max(max.saturating_mul(4));
         let wall = Timestamp::now();
         loop {
             if self.in_flight.len() >= max {
@@ -400,10 +411,30 @@ impl Worker {
             attempt: prior + attempt,
         };
         let sink = self.sink.clone();
+        let permits = self.node_permits.clone();
         self.status.in_flight.fetch_add(1, Relaxed);
         self.in_flight.spawn(async move {
+            // The semaphore is never closed; without a permit (impossible) the attempt runs anyway.
+            let _permit = permits.acquire_owned().await.ok();
             let started = Timestamp::now();
-            let report = sink.deliver(&delivery).await;
+            // A sink that panics fails this attempt (retriable) instead of wedging the cursor.
+            let report = match std::panic::AssertUnwindSafe(sink.deliver(&delivery)).catch_unwind().await {
+                Ok(report) => report,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".into());
+                    tracing::error!(subscription = %delivery.subscription, seq = delivery.event.seq, panic = %what, "the sink panicked; the attempt counts as failed and will be retried");
+                    AttemptReport::failed(
+                        tributary_core::DeliveryStatus::Retriable,
+                        None,
+                        Duration::from_micros(Timestamp::now().micros_since(started)),
+                        format!("the sink panicked ({what}); this is a bug in tributary, please report it"),
+                    )
+                }
+            };
             Done {
                 seq: delivery.event.seq,
                 attempt,

@@ -115,8 +115,10 @@ impl Worker {
         match r.status {
             DeliveryStatus::Delivered => {
                 self.status.delivered.fetch_add(1, Relaxed);
+                // Ingest-to-delivery latency counts an event's first round only: a replay is not latency.
                 let latency = Timestamp::now().micros_since(d.event.ingested_at);
-                crate::metrics::delivered(&self.name, Duration::from_micros(latency));
+                let latency = (d.prior == 0).then(|| Duration::from_micros(latency));
+                crate::metrics::delivered(&self.name, latency);
                 self.settle(&d, key.as_deref());
             }
             DeliveryStatus::Retriable => {
