@@ -203,6 +203,18 @@ impl Node {
             .cloned()
     }
 
+    /// The subscription a tenant calls `name`: its API subscription `{tenant}:{name}`, or one of its
+    /// config-file (or older) subscriptions named `name`.
+    pub fn subscription_for(&self, tenant: &str, name: &str) -> Option<Arc<SubscriptionHandle>> {
+        let subs = self.subscriptions.read().expect("subscriptions lock");
+        if let Some(h) = subs.get(&format!("{tenant}:{name}")) {
+            return Some(h.clone());
+        }
+        subs.get(name)
+            .filter(|h| h.config.tenant.as_deref() == Some(tenant))
+            .cloned()
+    }
+
     /// Every subscription, by name.
     pub fn subscription_list(&self) -> Vec<Arc<SubscriptionHandle>> {
         self.subscriptions

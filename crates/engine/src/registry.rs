@@ -277,6 +277,19 @@ impl Node {
         self.broken.read().expect("broken lock").get(name).cloned()
     }
 
+    /// The subscription that could not be started that a tenant calls `name` (see
+    /// [`Node::subscription_for`]).
+    pub fn broken_for(&self, tenant: &str, name: &str) -> Option<BrokenSubscription> {
+        let broken = self.broken.read().expect("broken lock");
+        if let Some(b) = broken.get(&format!("{tenant}:{name}")) {
+            return Some(b.clone());
+        }
+        broken
+            .get(name)
+            .filter(|b| b.tenant.as_deref() == Some(tenant))
+            .cloned()
+    }
+
     /// How many subscriptions (running or not) belong to `tenant`.
     fn tenant_subscriptions(&self, tenant: &str) -> usize {
         let running = (self.subscriptions.read().expect("subscriptions lock").values())
@@ -336,9 +349,17 @@ impl Node {
         mut sub: SubscriptionConfig,
     ) -> Result<Arc<SubscriptionHandle>, ManageError> {
         let _one_at_a_time = self.manage.lock().await;
+        sub.qualify();
         self.check(&sub)?;
-        if self.subscription(&sub.name).is_some() || self.broken_subscription(&sub.name).is_some() {
-            return Err(ManageError::Conflict(sub.name));
+        let taken = match &sub.tenant {
+            Some(t) => {
+                let short = sub.display_name();
+                self.subscription_for(t, short).is_some() || self.broken_for(t, short).is_some()
+            }
+            None => false,
+        };
+        if taken || self.subscription(&sub.name).is_some() || self.broken_subscription(&sub.name).is_some() {
+            return Err(ManageError::Conflict(sub.display_name().to_owned()));
         }
         if let Some(tenant) = &sub.tenant {
             let limit = self.config.limits.max_subscriptions_per_tenant;
@@ -359,7 +380,7 @@ impl Node {
         {
             return Err(ManageError::Conflict(format!(
                 "{} (used by a deleted subscription; choose another name)",
-                sub.name
+                sub.display_name()
             )));
         }
         let SinkConfig::Webhook(w) = &mut sub.sink;
@@ -388,6 +409,11 @@ impl Node {
     ) -> Result<Arc<SubscriptionHandle>, ManageError> {
         let _one_at_a_time = self.manage.lock().await;
         sub.name = name.to_owned();
+        if sub.tenant.is_none()
+            && let Some((tenant, _)) = name.split_once(':')
+        {
+            sub.tenant = Some(tenant.to_owned()); // a tenant's API subscription stays its tenant's
+        }
         if let Some(broken) = self.broken_api(name)? {
             // Fixing a subscription that could not start: keep the secrets of its record if it has any.
             self.check(&sub)?;

@@ -1,7 +1,7 @@
 //! Dead letters: stats, listing with filters, replay and purge (with `dry_run`).
 
 use super::Err;
-use super::subscriptions::visible;
+use super::subscriptions::{internal, shown, visible};
 use crate::ApiError;
 use crate::auth::Principal;
 use crate::extract::{Path, Query};
@@ -57,7 +57,7 @@ pub async fn stats(State(node): State<Arc<Node>>, p: Principal) -> Result<Json<S
     for h in node.subscription_list().iter().filter(|h| p.sees_subscription(h)) {
         let dead = all(&node, &h.config.name).await?;
         subscriptions.push(DeadLetterStats {
-            subscription: h.config.name.clone(),
+            subscription: shown(&p, &h.config.name),
             count: dead.len(),
             oldest: dead.iter().map(|d| d.dead_at).min(),
             newest: dead.iter().map(|d| d.dead_at).max(),
@@ -134,6 +134,7 @@ pub async fn list(
     Path(name): Path<String>,
     Query(q): Query<DeadQuery>,
 ) -> Result<Json<DeadPage>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     Ok(Json(DeadPage {
@@ -193,6 +194,7 @@ pub async fn replay(
     Path(name): Path<String>,
     crate::extract::Json(a): crate::extract::Json<DeadAction>,
 ) -> Result<Json<ActionResult>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let seqs = matching(&node, &name, &a).await?;
     let matched = seqs.len();
@@ -214,6 +216,7 @@ pub async fn purge(
     Path(name): Path<String>,
     crate::extract::Json(a): crate::extract::Json<DeadAction>,
 ) -> Result<Json<ActionResult>, ApiError> {
+    let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;
     let seqs = matching(&node, &name, &a).await?;
     let matched = seqs.len();

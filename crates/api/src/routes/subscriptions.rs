@@ -91,9 +91,9 @@ pub(crate) fn redact_url(url: &str) -> String {
     format!("{scheme}://{shown}@{host}{tail}")
 }
 
-fn broken_view(b: &BrokenSubscription) -> SubscriptionView {
+fn broken_view(p: &Principal, b: &BrokenSubscription) -> SubscriptionView {
     SubscriptionView {
-        name: b.name.clone(),
+        name: shown(p, &b.name),
         origin: b.origin,
         tenant: b.tenant.clone(),
         sink: "not running".into(),
@@ -116,11 +116,12 @@ fn visible_broken(node: &Node, p: &Principal, name: &str) -> Option<BrokenSubscr
     node.broken_subscription(name).filter(|b| sees_broken(p, b))
 }
 
-pub(crate) fn view(node: &Node, h: &SubscriptionHandle) -> SubscriptionView {
+pub(crate) fn view(node: &Node, p: &Principal, h: &SubscriptionHandle) -> SubscriptionView {
     let s = h.status.snapshot();
-    let config = redacted(serde_json::to_value(&h.config).unwrap_or_default());
+    let mut config = redacted(serde_json::to_value(&h.config).unwrap_or_default());
+    config["name"] = shown(p, &h.config.name).into();
     SubscriptionView {
-        name: h.config.name.clone(),
+        name: shown(p, &h.config.name),
         origin: h.origin,
         tenant: h.config.tenant.clone(),
         sink: h.sink.describe(),
@@ -128,6 +129,47 @@ pub(crate) fn view(node: &Node, h: &SubscriptionHandle) -> SubscriptionView {
         backlog: node.store.last_seq().saturating_sub(s.cursor),
         status: serde_json::to_value(s).unwrap_or_default(),
         problem: None,
+    }
+}
+
+/// The name the store knows the subscription by that the caller calls `name`: for a tenant, its API
+/// subscription `{tenant}:{name}` (names are per tenant), else `name` as given.
+pub(crate) fn internal(node: &Node, p: &Principal, name: &str) -> String {
+    match p {
+        // The admin names a tenant's subscription in full (`acme:orders`), or by its short name while
+        // only one subscription has it.
+        Principal::Admin => {
+            if node.subscription(name).is_some() || node.broken_subscription(name).is_some() {
+                return name.to_owned();
+            }
+            let mut same = node
+                .subscription_list()
+                .into_iter()
+                .filter(|h| h.config.display_name() == name)
+                .map(|h| h.config.name.clone());
+            match (same.next(), same.next()) {
+                (Some(only), None) => only,
+                _ => name.to_owned(),
+            }
+        }
+        Principal::Tenant(t) => node
+            .subscription_for(t, name)
+            .map(|h| h.config.name.clone())
+            .or_else(|| node.broken_for(t, name).map(|b| b.name))
+            .unwrap_or_else(|| name.to_owned()),
+    }
+}
+
+/// A subscription's name as the caller knows it: a tenant sees its own names without the `{tenant}:`
+/// prefix; the admin sees the full name.
+pub(crate) fn shown(p: &Principal, name: &str) -> String {
+    match p {
+        Principal::Tenant(t) => name
+            .strip_prefix(t.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .unwrap_or(name)
+            .to_owned(),
+        Principal::Admin => name.to_owned(),
     }
 }
 
@@ -146,13 +188,13 @@ pub async fn list_subscriptions(State(node): State<Arc<Node>>, p: Principal) -> 
         .subscription_list()
         .iter()
         .filter(|h| p.sees_subscription(h))
-        .map(|h| view(&node, h))
+        .map(|h| view(&node, &p, h))
         .collect();
     subscriptions.extend(
         node.broken_subscriptions()
             .iter()
             .filter(|b| sees_broken(&p, b))
-            .map(broken_view),
+            .map(|b| broken_view(&p, b)),
     );
     subscriptions.sort_by(|a, b| a.name.cmp(&b.name));
     Json(SubscriptionList { subscriptions })
@@ -208,7 +250,7 @@ pub async fn create_subscription(
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
     let config = parse_config(&p, &node, body, None)?;
     let h = node.create_subscription(config).await?;
-    Ok((StatusCode::CREATED, Json(view(&node, &h))))
+    Ok((StatusCode::CREATED, Json(view(&node, &p, &h))))
 }
 
 /// One subscription.
@@ -220,11 +262,12 @@ pub async fn get_subscription(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
+    let name = internal(&node, &p, &name);
     if let Some(b) = visible_broken(&node, &p, &name) {
-        return Ok(Json(broken_view(&b)));
+        return Ok(Json(broken_view(&p, &b)));
     }
     let h = visible(&node, &p, &name)?;
-    Ok(Json(view(&node, &h)))
+    Ok(Json(view(&node, &p, &h)))
 }
 
 /// Replaces an API-created subscription's config (its cursor and delivery state carry over). Without
@@ -238,12 +281,13 @@ pub async fn update_subscription(
     Path(name): Path<String>,
     crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
+    let name = internal(&node, &p, &name);
     if visible_broken(&node, &p, &name).is_none() {
         visible(&node, &p, &name)?;
     }
     let config = parse_config(&p, &node, body, Some(&name))?;
     let h = node.update_subscription(&name, config).await?;
-    Ok(Json(view(&node, &h)))
+    Ok(Json(view(&node, &p, &h)))
 }
 
 /// Deletes an API-created subscription.
@@ -255,6 +299,7 @@ pub async fn delete_subscription(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let name = internal(&node, &p, &name);
     if visible_broken(&node, &p, &name).is_none() {
         visible(&node, &p, &name)?;
     }
@@ -283,6 +328,7 @@ pub async fn subscription_secret(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<SecretView>, ApiError> {
+    let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;
     let SinkConfig::Webhook(w) = &h.config.sink;
     let secret = match &w.secret {
@@ -295,7 +341,7 @@ pub async fn subscription_secret(
         .map(|p| serde_json::json!({"secret": p.secret, "expires_at": p.expires_at}))
         .collect();
     Ok(Json(SecretView {
-        subscription: name,
+        subscription: shown(&p, &name),
         secret,
         previous,
     }))
@@ -328,6 +374,7 @@ pub async fn rotate_secret(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Rotated>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
@@ -366,9 +413,10 @@ pub async fn pause(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Requested>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?.send(Control::Pause).await?;
     Ok(Json(Requested {
-        subscription: name,
+        subscription: shown(&p, &name),
         requested: "pause".into(),
     }))
 }
@@ -382,9 +430,10 @@ pub async fn resume(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Requested>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?.send(Control::Resume).await?;
     Ok(Json(Requested {
-        subscription: name,
+        subscription: shown(&p, &name),
         requested: "resume".into(),
     }))
 }
@@ -412,6 +461,7 @@ pub async fn send_test(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<TestResult>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let r = node.send_test_event(&name).await?;
     Ok(Json(TestResult {
@@ -451,6 +501,7 @@ pub async fn deliveries(
     Path(name): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let limit = page.limit();
     let fetch = limit * 8 + 8;
@@ -497,6 +548,7 @@ pub async fn attempts(
     p: Principal,
     Path((name, seq)): Path<(String, u64)>,
 ) -> Result<Json<AttemptList>, ApiError> {
+    let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     Ok(Json(AttemptList {
         seq,
@@ -544,6 +596,7 @@ pub async fn replay(
     Path(name): Path<String>,
     crate::extract::Json(req): crate::extract::Json<ReplayRequest>,
 ) -> Result<Json<ReplayResult>, ApiError> {
+    let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;
     let parse = |f: &str, v: &Option<String>| {
         v.as_deref()

@@ -174,15 +174,39 @@ impl Default for BreakerConfig {
 }
 
 impl SubscriptionConfig {
+    /// The name its tenant uses: `name` without the `{tenant}:` prefix of a tenant's API subscription.
+    pub fn display_name(&self) -> &str {
+        match (&self.tenant, self.name.split_once(':')) {
+            (Some(t), Some((prefix, short))) if prefix == t => short,
+            _ => &self.name,
+        }
+    }
+
+    /// `{tenant}:{name}` for a tenant's subscription named without its prefix; other names as they are.
+    pub fn qualify(&mut self) {
+        if let Some(t) = &self.tenant
+            && !self.name.contains(':')
+        {
+            self.name = format!("{t}:{}", self.name);
+        }
+    }
+
     /// Problems as (path relative to the subscription, message).
     pub fn validate(&self, source_names: &HashSet<&str>) -> Vec<(String, String)> {
         use bounds::*;
         let mut out = Vec::new();
         let mut problem = |path: &str, message: String| out.push((path.to_owned(), message));
-        if self.name.is_empty()
-            || self.name.len() > NAME_MAX
-            || !self
-                .name
+        // A tenant's subscription created through the API is stored as `{tenant}:{name}` (its tenant sees
+        // `name`): names are per tenant, so no tenant learns another's names from a conflict.
+        let short = self.display_name();
+        let qualified_ok = match self.name.split_once(':') {
+            None => true,
+            Some((t, _)) => self.tenant.as_deref() == Some(t),
+        };
+        if short.is_empty()
+            || short.len() > NAME_MAX
+            || !qualified_ok
+            || !short
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
@@ -190,7 +214,7 @@ impl SubscriptionConfig {
                 "name",
                 format!(
                     "expected 1 to {NAME_MAX} letters, digits, '-' or '_', got {:?}",
-                    truncated(&self.name)
+                    truncated(short)
                 ),
             );
         }

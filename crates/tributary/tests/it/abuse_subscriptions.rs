@@ -264,3 +264,68 @@ async fn abuse_tenants_have_a_bounded_number_of_subscriptions_and_never_see_cred
         assert_eq!(answer["config"]["sink"]["headers"]["X-Api-Key"], "***");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_subscription_names_are_per_tenant_so_a_conflict_reveals_nothing() {
+    let rx = Receiver::start(None, true).await.unwrap();
+    let node = TestNode::start(crate::BIN, &config(&rx.url()));
+    let alpha = tenant_key(&node, "alpha").await;
+    let beta = tenant_key(&node, "beta").await;
+    let hook = json!({"type": "webhook", "url": "https://hooks.example.com/x"});
+    for key in [&alpha, &beta] {
+        let (s, b) = call(
+            &node,
+            "POST",
+            "/v1/subscriptions",
+            key,
+            Some(json!({"name": "orders", "sink": hook})),
+        )
+        .await;
+        assert_eq!(s, 201, "both tenants may call a subscription orders: {b}");
+        assert_eq!(b["name"], "orders");
+        let (s, b) = call(
+            &node,
+            "POST",
+            "/v1/subscriptions",
+            key,
+            Some(json!({"name": "orders", "sink": hook})),
+        )
+        .await;
+        assert_eq!(s, 409, "only a tenant's own name conflicts: {b}");
+    }
+    // The name of the config file's subscription does not conflict either.
+    let (s, _) = call(
+        &node,
+        "POST",
+        "/v1/subscriptions",
+        &alpha,
+        Some(json!({"name": "from-config", "sink": hook})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (_, mine) = call(&node, "GET", "/v1/subscriptions/orders", &alpha, None).await;
+    assert_eq!(
+        (mine["name"].as_str(), mine["tenant"].as_str()),
+        (Some("orders"), Some("alpha")),
+        "{mine}"
+    );
+    let (s, _) = call(&node, "POST", "/v1/subscriptions/orders/pause", &beta, None).await;
+    assert_eq!(s, 200);
+    let (_, a) = call(&node, "GET", "/v1/subscriptions/orders", &alpha, None).await;
+    assert_eq!(a["status"]["paused"], false, "beta paused its own orders, not alpha's");
+    let (s, _) = call(&node, "GET", "/v1/subscriptions/beta:orders", &alpha, None).await;
+    assert_eq!(s, 404);
+    // The admin sees both, by their full names.
+    let (_, all) = call(&node, "GET", "/v1/subscriptions", ADMIN_KEY, None).await;
+    let names: Vec<&str> = all["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for n in ["alpha:orders", "beta:orders", "alpha:from-config", "from-config"] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
+    let (s, b) = call(&node, "GET", "/v1/subscriptions/beta:orders", ADMIN_KEY, None).await;
+    assert_eq!((s, &b["status"]["paused"]), (200, &json!(true)), "{b}");
+}

@@ -326,16 +326,20 @@ async fn tenant_subscriptions_never_see_unshared_sources_and_names_are_not_reuse
     )
     .await;
     assert_eq!(replay["matched"], 1, "replays obey the tenant's sources too");
-    // A deleted name keeps its history, so it cannot be taken again.
+    // A deleted name keeps its history, so its tenant cannot take it again (names are per tenant: the
+    // admin's own "a-all" is another subscription, with no history).
     assert_eq!(
         call(&node, "DELETE", "/v1/subscriptions/a-all", ADMIN_KEY, None)
             .await
             .0,
         204
     );
-    let s = json!({"name": "a-all", "sink": {"type": "webhook", "url": "https://example.com/h"}});
+    let s = json!({"name": "a-all", "tenant": "alpha", "sink": {"type": "webhook", "url": "https://example.com/h"}});
     let (st, err) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await;
     assert_eq!(st, 409, "{err}");
+    let s = json!({"name": "a-all", "sink": {"type": "webhook", "url": "https://example.com/h"}});
+    let (st, fresh) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await;
+    assert_eq!((st, &fresh["status"]["delivered"]), (201, &json!(0)), "{fresh}");
     // Concurrent creates of one name: exactly one wins.
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..6 {
