@@ -137,10 +137,23 @@ pub async fn create_subscription(
     State(node): State<Arc<Node>>,
     p: Principal,
     crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
-) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        axum::Extension<crate::idempotency::SecretAnswer>,
+        Json<SubscriptionView>,
+    ),
+    ApiError,
+> {
     let config = parse_config(&p, &node, body, None)?;
     let h = node.create_subscription(config).await?;
-    Ok((StatusCode::CREATED, Json(view(&node, &h))))
+    // A sink config can hold credentials (a generated secret, URL userinfo, headers): not kept for
+    // Idempotency-Key replays.
+    Ok((
+        StatusCode::CREATED,
+        axum::Extension(crate::idempotency::SecretAnswer),
+        Json(view(&node, &h)),
+    ))
 }
 
 /// One subscription.
@@ -252,7 +265,7 @@ pub async fn rotate_secret(
     p: Principal,
     Path(name): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Rotated>, ApiError> {
+) -> Result<(axum::Extension<crate::idempotency::SecretAnswer>, Json<Rotated>), ApiError> {
     visible(&node, &p, &name)?;
     let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
@@ -267,10 +280,14 @@ pub async fn rotate_secret(
         ));
     }
     let (secret, previous_expires_at) = node.rotate_secret(&name, Duration::from_secs(overlap)).await?;
-    Ok(Json(Rotated {
-        secret,
-        previous_expires_at,
-    }))
+    // The new secret is never kept for Idempotency-Key replays.
+    Ok((
+        axum::Extension(crate::idempotency::SecretAnswer),
+        Json(Rotated {
+            secret,
+            previous_expires_at,
+        }),
+    ))
 }
 
 /// What was asked of the worker.
