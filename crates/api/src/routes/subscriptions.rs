@@ -471,10 +471,15 @@ pub struct ReplayResult {
     pub requeued: usize,
     /// Whether nothing was done.
     pub dry_run: bool,
+    /// Set when the range was not finished: one request reads at most 1,000,000 events of the log. Call
+    /// again with `from_seq` = this (and the same other fields) for the rest.
+    pub next_from_seq: Option<u64>,
 }
 
 /// Most events one replay may queue.
 const MAX_REPLAY: usize = 1_000_000;
+/// Most log entries one replay request reads.
+const REPLAY_SCAN: usize = 1_000_000;
 
 /// Re-delivers a sequence or time range of the log to one subscription (events matching its filter).
 #[utoipa::path(post, path = "/v1/subscriptions/{name}/replay", tag = "subscriptions", security(("bearer" = [])),
@@ -508,11 +513,18 @@ pub async fn replay(
     let to = req.to_seq.unwrap_or(u64::MAX).min(node.store.last_seq());
     let mut seqs: Vec<Seq> = Vec::new();
     let mut next = req.from_seq.unwrap_or(1).max(1);
+    let mut scanned = 0;
+    let mut next_from_seq = None;
     while next <= to {
+        if scanned >= REPLAY_SCAN {
+            next_from_seq = Some(next);
+            break;
+        }
         let page = node.store.read_from(next, 1000).await?;
         if page.is_empty() {
             break;
         }
+        scanned += page.len();
         for e in page {
             next = e.seq + 1;
             if e.seq > to {
@@ -540,5 +552,6 @@ pub async fn replay(
         matched,
         requeued,
         dry_run: req.dry_run,
+        next_from_seq,
     }))
 }

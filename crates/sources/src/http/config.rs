@@ -21,8 +21,8 @@ pub struct HttpSourceConfig {
     /// Most events in one request (more get 413). Default 10,000; at most 1,000,000.
     #[serde(default = "default_max_events")]
     pub max_events_per_request: usize,
-    /// Longest `data` of one event, as JSON text in bytes (longer gets 413). Default 1 MiB; at most
-    /// `max_body_bytes`.
+    /// Longest `data` of one event, as JSON text in bytes (longer gets 413). Default 1 MiB; at most 1 GiB
+    /// (a body is never larger than `max_body_bytes` anyway).
     #[serde(default = "default_max_event_bytes")]
     pub max_event_bytes: usize,
     /// Longest `key` of one event, in bytes (longer gets 413). Default 1,024; at most 65,536.
@@ -54,7 +54,7 @@ impl HttpSourceConfig {
         };
         bound("max_body_bytes", self.max_body_bytes, 1024 * 1024 * 1024);
         bound("max_events_per_request", self.max_events_per_request, 1_000_000);
-        bound("max_event_bytes", self.max_event_bytes, self.max_body_bytes.max(1));
+        bound("max_event_bytes", self.max_event_bytes, 1024 * 1024 * 1024);
         bound("max_key_bytes", self.max_key_bytes, 65_536);
         out
     }
@@ -81,11 +81,16 @@ mod tests {
             (c.max_events_per_request, c.max_event_bytes, c.max_key_bytes),
             (10_000, 1 << 20, 1024)
         );
-        c.max_event_bytes = c.max_body_bytes + 1;
+        c.max_body_bytes = 200;
+        assert!(
+            c.validate().is_empty(),
+            "a small body limit with the default data limit"
+        );
+        c.max_key_bytes = 70_000;
         c.max_events_per_request = 0;
         let problems = c.validate();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].0, "max_events_per_request");
-        assert!(problems[1].1.contains("expected 1 to 16777216"), "{problems:?}");
+        assert!(problems[1].1.contains("expected 1 to 65536, got 70000"), "{problems:?}");
     }
 }
