@@ -534,3 +534,31 @@ async fn abuse_api_health_details_and_metrics_need_the_admin_key_or_metrics_toke
         assert!(body.contains("tributary_"), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_api_integers_beyond_64_bits_are_kept_exactly_across_a_restart() {
+    let mut node = TestNode::start(BIN, SOURCE);
+    let body = br#"{"kind":"a.big","data":{"n":12345678901234567890123,"m":9007199254740993,"f":1.50}}"#.to_vec();
+    let (st, reply) = post_raw(&node, "/v1/sources/in/events", Some("application/json"), body).await;
+    assert_eq!(st, 202, "{reply}");
+    let id = reply["ids"][0].as_str().unwrap().to_owned();
+    // The id is that of the canonical form, where 1.50 is 1.5 as before.
+    let canonical = r#"{"data":{"f":1.5,"m":9007199254740993,"n":12345678901234567890123},"key":null,"kind":"a.big"}"#;
+    assert_eq!(id, tributary_core::EventId::sha256(canonical.as_bytes()).to_hex());
+    for round in 0..2 {
+        let text = node
+            .client()
+            .get(format!("{}/v1/events/{id}", node.url))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("\"n\":12345678901234567890123"), "round {round}: {text}");
+        assert!(text.contains("\"m\":9007199254740993"), "round {round}: {text}");
+        node.terminate();
+        node.spawn();
+    }
+}
