@@ -6,7 +6,8 @@
 
 use crate::ApiError;
 use axum::extract::FromRequestParts;
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tributary_engine::tenants::Tenants;
 use tributary_engine::{Node, SubscriptionHandle};
@@ -50,32 +51,101 @@ impl Principal {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether two secrets are equal, in time that depends on neither their contents nor their lengths:
+/// the sha256 digests (always 32 bytes) are compared without an early exit.
+pub(crate) fn secret_eq(given: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The bearer token of a request, if it has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Whether the request carries the admin key or the `[node] metrics_token` (for `/metrics` and the
+/// detailed `/health`).
+pub(crate) fn is_operator(node: &Node, headers: &HeaderMap) -> bool {
+    let Some(given) = bearer(headers) else { return false };
+    let admin = node
+        .config
+        .node
+        .admin_key
+        .as_deref()
+        .is_some_and(|k| secret_eq(given, k));
+    let metrics = node
+        .config
+        .node
+        .metrics_token
+        .as_deref()
+        .is_some_and(|k| secret_eq(given, k));
+    admin | metrics
+}
+
+/// An authenticated caller, as the `Idempotency-Key` layer found it (kept in the request's extensions so
+/// the handler does not look the key up again).
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated {
+    /// Who.
+    pub principal: Principal,
+    /// Which credential: `admin`, or `key-{id}` for a tenant key (records are kept per credential).
+    pub credential: String,
+}
+
+/// Checks the request's bearer key: the admin key, else a valid, unrevoked tenant key, else 401.
+pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+    let given = bearer(headers).ok_or_else(|| unauthorized("missing header Authorization: Bearer <api key>"))?;
+    if let Some(admin) = node.config.node.admin_key.as_deref()
+        && secret_eq(given, admin)
+    {
+        return Ok(Authenticated {
+            principal: Principal::Admin,
+            credential: "admin".into(),
+        });
+    }
+    match Tenants::new(node.store.as_ref()).authenticate(given).await? {
+        Some(tenant) => {
+            // authenticate() accepted it, so it has the shape trb_{id}_{secret}.
+            let id = given
+                .strip_prefix("trb_")
+                .and_then(|r| r.split('_').next())
+                .unwrap_or_default();
+            Ok(Authenticated {
+                principal: Principal::Tenant(tenant),
+                credential: format!("key-{id}"),
+            })
+        }
+        None if node.config.node.admin_key.is_none() => Err(unauthorized(
+            "the API key is not valid (and no admin key is configured: set [node] admin_key or TRIBUTARY_ADMIN_KEY)",
+        )),
+        None => Err(unauthorized("the API key is not valid or was revoked")),
+    }
 }
 
 impl FromRequestParts<Arc<Node>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, node: &Arc<Node>) -> Result<Self, Self::Rejection> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("missing header Authorization: Bearer <api key>"))?;
-        if let Some(admin) = node.config.node.admin_key.as_deref()
-            && constant_time_eq(given.as_bytes(), admin.as_bytes())
-        {
-            return Ok(Self::Admin);
+        if let Some(done) = parts.extensions.get::<Authenticated>() {
+            return Ok(done.principal.clone());
         }
-        match Tenants::new(node.store.as_ref()).authenticate(given).await? {
-            Some(tenant) => Ok(Self::Tenant(tenant)),
-            None if node.config.node.admin_key.is_none() => Err(unauthorized(
-                "the API key is not valid (and no admin key is configured: set [node] admin_key or TRIBUTARY_ADMIN_KEY)",
-            )),
-            None => Err(unauthorized("the API key is not valid or was revoked")),
-        }
+        Ok(authenticate(node, &parts.headers).await?.principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_eq;
+
+    #[test]
+    fn secrets_compare_by_digest() {
+        assert!(secret_eq("test-admin-key", "test-admin-key"));
+        assert!(!secret_eq("test-admin-key", "test-admin-kez"));
+        assert!(!secret_eq("test", "test-admin-key"), "a prefix is not equal");
+        assert!(!secret_eq("", "x"));
     }
 }

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra fields (for example the index and field of an invalid event).
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 /// The JSON body of every error.
@@ -49,6 +51,7 @@ impl ApiError {
             code,
             message: message.into(),
             extra: None,
+            retry_after: None,
         }
     }
     /// 404.
@@ -108,6 +111,10 @@ impl IntoResponse for ApiError {
         if let Some(extra) = self.extra {
             detail.extend(extra);
         }
-        (self.status, Json(serde_json::json!({ "error": detail }))).into_response()
+        let mut resp = (self.status, Json(serde_json::json!({ "error": detail }))).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        resp
     }
 }

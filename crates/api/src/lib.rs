@@ -6,6 +6,7 @@
 //! - [`idempotency`]: `Idempotency-Key` on POST (24 h).
 //! - [`routes`]: the handlers, one module per resource; the OpenAPI document is generated from them.
 //! - [`receiver`]: a webhook receiver that verifies signatures (demo, bench, tests).
+//! - `serve`: the HTTP server with a connection limit, a header-read timeout and a bounded shutdown.
 //!
 //! Entry point: [`serve`], which takes the shutdown trigger as an argument so tests can drive it.
 
@@ -15,6 +16,7 @@ mod extract;
 mod idempotency;
 pub mod receiver;
 mod routes;
+mod serve;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -33,9 +35,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes::openapi()
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled; requests in progress finish first.
+/// Serves the API on `listener` until `shutdown` is cancelled; requests in progress may finish within
+/// `[node] shutdown_grace_ms`. At most `[node] max_connections` at once, each closed when it sends no
+/// whole request head within `[node] header_read_timeout_ms`.
 pub async fn serve(node: Arc<Node>, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let limits = serve::ServerLimits {
+        max_connections: node.config.node.max_connections,
+        header_read_timeout: node.config.node.header_read_timeout(),
+        shutdown_grace: node.config.node.shutdown_grace(),
+    };
+    let sweeper = tokio::spawn(idempotency::sweep(node.clone(), shutdown.clone()));
+    serve::serve(router(node), listener, limits, shutdown).await;
+    sweeper.abort();
+    Ok(())
 }

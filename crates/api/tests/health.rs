@@ -21,7 +21,17 @@ async fn a_poisoned_store_makes_health_down() {
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     store.poison("disk full (simulated)");
+    // Without a key: the status only, with the same code.
     let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "down"}));
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth("health-test-key")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "down");

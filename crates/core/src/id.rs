@@ -84,8 +84,38 @@ pub fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        // Scalars have one serde_json rendering, which has no whitespace.
+        Value::Number(n) => out.extend_from_slice(canonical_number(n).as_bytes()),
+        // Other scalars have one serde_json rendering, which has no whitespace.
         other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+}
+
+/// A number's canonical text. serde_json's `arbitrary_precision` keeps numbers as sent, so that integers
+/// beyond 64 bits stay exact; the canonical form stays what it was before: 64-bit integers in decimal,
+/// other numbers as the shortest text of their f64 (`1.50` and `1.5` are one number, `1E2` is `100.0`).
+/// Only an integer beyond 64 bits, or a number beyond f64, keeps its digits (before, it became a float).
+fn canonical_number(n: &serde_json::Number) -> String {
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    let text = n.to_string();
+    if text == "-0" {
+        return "-0.0".to_owned();
+    }
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    let integer = text
+        .strip_prefix('-')
+        .unwrap_or(&text)
+        .bytes()
+        .all(|b| b.is_ascii_digit());
+    if integer {
+        return text;
+    }
+    match n.as_f64().and_then(serde_json::Number::from_f64) {
+        Some(f) => f.to_string(),
+        None => text,
     }
 }
 
@@ -172,6 +202,47 @@ mod tests {
         let mut out = Vec::new();
         canonical_json(&json!({"b": [1, {"z": 1, "a": "x"}], "a": null}), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":null,"b":[1,{"a":"x","z":1}]}"#);
+    }
+
+    #[test]
+    fn canonical_numbers_are_those_of_f64_except_integers_beyond_64_bits() {
+        // Renderings before serde_json's arbitrary_precision was turned on, so that ids stay the same.
+        for (text, canonical) in [
+            ("0", "0"),
+            ("-0", "-0.0"),
+            ("1", "1"),
+            ("-5", "-5"),
+            ("1.5", "1.5"),
+            ("1.50", "1.5"),
+            ("1E2", "100.0"),
+            ("1e-7", "1e-7"),
+            ("0.1", "0.1"),
+            ("100.0", "100.0"),
+            ("1.5e300", "1.5e+300"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("-9223372036854775808", "-9223372036854775808"),
+            ("9007199254740993", "9007199254740993"),
+            ("2.5e-5", "0.000025"),
+            ("123456789.123456789", "123456789.12345679"),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let mut out = Vec::new();
+            canonical_json(&v, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), canonical, "{text}");
+        }
+        let big: serde_json::Value = serde_json::from_str("12345678901234567890123").unwrap();
+        let mut out = Vec::new();
+        canonical_json(&big, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "12345678901234567890123",
+            "exact beyond 64 bits"
+        );
+        assert_eq!(
+            big.to_string(),
+            "12345678901234567890123",
+            "kept exactly (arbitrary_precision)"
+        );
     }
 
     #[test]

@@ -137,6 +137,23 @@ pub struct NodeConfig {
     /// `embedded` (default) or `memory`.
     #[serde(default)]
     pub store: StoreKind,
+    /// A client that has not sent a whole request head (request line and headers) this long after the
+    /// connection opened or went idle is disconnected, in milliseconds. Default 10,000; 100 to 600,000.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Most connections the API serves at once; more wait in the listen backlog until one closes.
+    /// Default 1,024; 1 to 65,536.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A token (at least 16 characters) that may read `/metrics` and the detailed `/health`, sent as
+    /// `Authorization: Bearer <token>`, besides the admin key. Default: none (admin key only).
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// Memory the ingest requests being served may hold together, in bytes: each request counts its
+    /// body and its decoded events until it is answered; one that does not fit answers 429 with
+    /// Retry-After (413 when it could never fit). Default 268,435,456 (256 MiB); 1 MiB to 64 GiB.
+    #[serde(default = "default_max_ingest_in_flight_bytes")]
+    pub max_ingest_in_flight_bytes: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -148,6 +165,22 @@ fn default_listen() -> String {
 fn default_grace_ms() -> u64 {
     10_000
 }
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_max_ingest_in_flight_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+
+/// Bounds of the `[node]` limits: (field, least, most).
+pub const NODE_LIMITS: [(&str, u64, u64); 3] = [
+    ("header_read_timeout_ms", 100, 600_000),
+    ("max_connections", 1, 65_536),
+    ("max_ingest_in_flight_bytes", 1024 * 1024, 64 * 1024 * 1024 * 1024),
+];
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -157,6 +190,10 @@ impl Default for NodeConfig {
             admin_key: None,
             shutdown_grace_ms: default_grace_ms(),
             store: StoreKind::default(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            max_connections: default_max_connections(),
+            metrics_token: None,
+            max_ingest_in_flight_bytes: default_max_ingest_in_flight_bytes(),
         }
     }
 }
@@ -165,6 +202,29 @@ impl NodeConfig {
     /// The shutdown grace period.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    /// The header-read timeout.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    fn limit_problems(&self) -> Vec<String> {
+        let values = [
+            self.header_read_timeout_ms,
+            self.max_connections as u64,
+            self.max_ingest_in_flight_bytes,
+        ];
+        let mut out = Vec::new();
+        for ((field, least, most), value) in NODE_LIMITS.into_iter().zip(values) {
+            if !(least..=most).contains(&value) {
+                out.push(format!("node.{field}: expected {least} to {most}, got {value}"));
+            }
+        }
+        if self.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
+            out.push("node.metrics_token: expected at least 16 characters".into());
+        }
+        out
     }
 }
 
@@ -241,6 +301,7 @@ fn validate_parts(
         if node.admin_key.as_deref().is_some_and(|k| k.len() < 8) {
             out.push("node.admin_key: expected at least 8 characters".into());
         }
+        out.extend(node.limit_problems());
     }
     let mut names = HashSet::new();
     for (i, s) in sources {
@@ -440,6 +501,25 @@ allow_private_networks = true
         assert!(all.contains("sources[0]"), "{all}");
         assert!(all.contains("subscriptions[1]") && all.contains("sink"), "{all}");
         assert!(err.problems.len() >= 3, "{all}");
+    }
+
+    #[test]
+    fn node_limits_are_bounded() {
+        let text = EXAMPLE.replace(
+            "[node]",
+            "[node]\nmax_connections = 0\nheader_read_timeout_ms = 1\nmax_ingest_in_flight_bytes = 10\nmetrics_token = \"short\"",
+        );
+        let all = Config::from_toml(&text).unwrap_err().problems.join("\n");
+        for needle in [
+            "node.max_connections: expected 1 to 65536, got 0",
+            "node.header_read_timeout_ms: expected 100 to 600000, got 1",
+            "node.max_ingest_in_flight_bytes: expected 1048576 to",
+            "node.metrics_token: expected at least 16 characters",
+        ] {
+            assert!(all.contains(needle), "{needle} in {all}");
+        }
+        let c = Config::from_toml(EXAMPLE).unwrap();
+        assert_eq!((c.node.max_connections, c.node.header_read_timeout_ms), (1024, 10_000));
     }
 
     #[test]

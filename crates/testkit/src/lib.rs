@@ -31,6 +31,12 @@ impl TestNode {
     /// Writes `config_body` (everything but `[node]`) next to a `[node]` section on a fresh temporary store
     /// and starts the binary.
     pub fn start(bin: impl AsRef<Path>, config_body: &str) -> Self {
+        Self::start_with_node(bin, "", config_body)
+    }
+
+    /// Like [`start`](Self::start), with `node_lines` (TOML lines such as `max_connections = 8`) added to
+    /// the `[node]` section.
+    pub fn start_with_node(bin: impl AsRef<Path>, node_lines: &str, config_body: &str) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut node = Self {
@@ -41,7 +47,7 @@ impl TestNode {
             client: reqwest::Client::new(),
         };
         let config = format!(
-            "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nadmin_key = \"{ADMIN_KEY}\"\nshutdown_grace_ms = 5000\n\n{config_body}",
+            "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nadmin_key = \"{ADMIN_KEY}\"\nshutdown_grace_ms = 5000\n{node_lines}\n\n{config_body}",
             node.dir.path().join("data").display().to_string()
         );
         std::fs::write(node.config_path(), config).expect("write config");
@@ -80,6 +86,25 @@ impl TestNode {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         self.url = url.to_owned();
         self.child = Some(child);
+    }
+
+    /// The process id of the running node.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// A `kB` line of `/proc/<pid>/status` (`VmHWM` is the peak resident memory, `VmRSS` the current),
+    /// in bytes.
+    pub fn memory(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with(&format!("{field}:")))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// How many file descriptors the node has open.
+    pub fn open_fds(&self) -> Option<usize> {
+        Some(std::fs::read_dir(format!("/proc/{}/fd", self.pid()?)).ok()?.count())
     }
 
     /// SIGKILL: no chance to flush or commit anything.

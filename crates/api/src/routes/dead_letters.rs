@@ -15,19 +15,29 @@ use tributary_engine::Node;
 use tributary_engine::subscription::Control;
 use utoipa::{IntoParams, ToSchema};
 
+/// Dead letters one stats request reads, at most, across all subscriptions (for `oldest` and `newest`).
+const STATS_SCAN: usize = 100_000;
+/// Dead letters one listing, replay or purge request looks at, at most.
+const SCAN_BUDGET: usize = 1_000_000;
+/// Most dead letters one replay or purge acts on.
+const MAX_ACTION: usize = 100_000;
+
 /// Dead letters of one subscription, summed up.
 #[derive(Serialize, ToSchema)]
 pub struct DeadLetterStats {
     /// The subscription.
     pub subscription: String,
-    /// How many.
-    pub count: usize,
-    /// When the oldest died.
+    /// How many (the worker's live count).
+    pub count: u64,
+    /// When the oldest died (among those read; see `complete`).
     #[schema(value_type = Option<String>)]
     pub oldest: Option<Timestamp>,
-    /// When the newest died.
+    /// When the newest died (among those read; see `complete`).
     #[schema(value_type = Option<String>)]
     pub newest: Option<Timestamp>,
+    /// Whether `oldest` and `newest` cover every dead letter: one request reads at most 100,000 dead
+    /// letters over all subscriptions; page with `GET /v1/subscriptions/{name}/dead-letters` for the rest.
+    pub complete: bool,
 }
 
 /// Stats of every visible subscription.
@@ -37,30 +47,35 @@ pub struct StatsList {
     pub subscriptions: Vec<DeadLetterStats>,
 }
 
-async fn all(node: &Node, name: &str) -> Result<Vec<DeadLetter>, ApiError> {
-    let mut out: Vec<DeadLetter> = Vec::new();
-    loop {
-        let from = out.last().map(|d| d.seq + 1).unwrap_or(0);
-        let page = node.store.dead_letters(name, from, 10_000).await?;
-        if page.is_empty() {
-            return Ok(out);
-        }
-        out.extend(page);
-    }
-}
-
 /// Dead-letter counts per subscription.
 #[utoipa::path(get, path = "/v1/dead-letters/stats", tag = "dead letters", security(("bearer" = [])),
     responses((status = 200, body = StatsList), (status = 401, body = Err)))]
 pub async fn stats(State(node): State<Arc<Node>>, p: Principal) -> Result<Json<StatsList>, ApiError> {
     let mut subscriptions = Vec::new();
+    let mut budget = STATS_SCAN;
     for h in node.subscription_list().iter().filter(|h| p.sees_subscription(h)) {
-        let dead = all(&node, &h.config.name).await?;
+        let name = &h.config.name;
+        let (mut oldest, mut newest, mut complete) = (None::<Timestamp>, None::<Timestamp>, false);
+        let mut from = 0;
+        while budget > 0 {
+            let page = node.store.dead_letters(name, from, budget.min(10_000)).await?;
+            budget -= page.len();
+            let Some(last) = page.last().map(|d| d.seq) else {
+                complete = true;
+                break;
+            };
+            from = last + 1;
+            for d in &page {
+                oldest = Some(oldest.map_or(d.dead_at, |o| o.min(d.dead_at)));
+                newest = Some(newest.map_or(d.dead_at, |n| n.max(d.dead_at)));
+            }
+        }
         subscriptions.push(DeadLetterStats {
-            subscription: shown(&p, &h.config.name),
-            count: dead.len(),
-            oldest: dead.iter().map(|d| d.dead_at).min(),
-            newest: dead.iter().map(|d| d.dead_at).max(),
+            subscription: shown(&p, name),
+            count: h.status.snapshot().dead_letters,
+            oldest,
+            newest,
+            complete,
         });
     }
     Ok(Json(StatsList { subscriptions }))
@@ -87,6 +102,8 @@ pub struct DeadPage {
     /// In sequence order: event, attempts, last status, error, response excerpt, time.
     #[schema(value_type = Vec<Object>)]
     pub dead_letters: Vec<DeadLetter>,
+    /// When there may be more: pass as `after` to continue (a request looks at most at 1,000,000).
+    pub next_after: Option<u64>,
 }
 
 fn times(since: &Option<String>, until: &Option<String>) -> Result<(Option<Timestamp>, Option<Timestamp>), ApiError> {
@@ -100,6 +117,8 @@ fn times(since: &Option<String>, until: &Option<String>) -> Result<(Option<Times
     Ok((parse("since", since)?, parse("until", until)?))
 }
 
+/// Dead letters after `after` within the time range, at most `limit`, looking at no more than
+/// [`SCAN_BUDGET`]; also the seq to continue after when it stopped early.
 async fn select(
     node: &Node,
     name: &str,
@@ -107,21 +126,33 @@ async fn select(
     limit: usize,
     since: &Option<String>,
     until: &Option<String>,
-) -> Result<Vec<DeadLetter>, ApiError> {
+) -> Result<(Vec<DeadLetter>, Option<u64>), ApiError> {
     let (since, until) = times(since, until)?;
     let mut out = Vec::new();
     let mut from = after + 1;
+    let mut scanned = 0;
+    let mut last_seen = None;
     while out.len() < limit {
+        if scanned >= SCAN_BUDGET {
+            return Ok((out, last_seen));
+        }
         let page = node.store.dead_letters(name, from, 1000).await?;
-        let Some(last) = page.last().map(|d| d.seq) else { break };
+        let Some(last) = page.last().map(|d| d.seq) else {
+            return Ok((out, None));
+        };
+        scanned += page.len();
         from = last + 1;
-        out.extend(
-            page.into_iter()
-                .filter(|d| since.is_none_or(|t| d.dead_at >= t) && until.is_none_or(|t| d.dead_at < t)),
-        );
+        for d in page {
+            last_seen = Some(d.seq);
+            if since.is_none_or(|t| d.dead_at >= t) && until.is_none_or(|t| d.dead_at < t) {
+                out.push(d);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
     }
-    out.truncate(limit);
-    Ok(out)
+    Ok((out, last_seen))
 }
 
 /// Dead letters of a subscription, filtered by time.
@@ -137,8 +168,10 @@ pub async fn list(
     let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let (dead_letters, next_after) = select(&node, &name, q.after, limit, &q.since, &q.until).await?;
     Ok(Json(DeadPage {
-        dead_letters: select(&node, &name, q.after, limit, &q.since, &q.until).await?,
+        dead_letters,
+        next_after,
     }))
 }
 
@@ -151,7 +184,7 @@ pub struct DeadAction {
     pub since: Option<String>,
     /// Died before (RFC 3339).
     pub until: Option<String>,
-    /// At most this many (default: all).
+    /// At most this many (default and most: 100,000 per request; `more` says when to call again).
     pub limit: Option<usize>,
     /// Count without acting.
     #[serde(default)]
@@ -167,11 +200,14 @@ pub struct ActionResult {
     pub affected: usize,
     /// Whether nothing was done.
     pub dry_run: bool,
+    /// Whether more dead letters may match: one request acts on at most 100,000 and looks at most at
+    /// 1,000,000; call again (a replay or purge removes those it acted on).
+    pub more: bool,
 }
 
-async fn matching(node: &Node, name: &str, a: &DeadAction) -> Result<Vec<u64>, ApiError> {
-    let limit = a.limit.unwrap_or(usize::MAX).max(1);
-    let dead = match a.seq {
+async fn matching(node: &Node, name: &str, a: &DeadAction) -> Result<(Vec<u64>, bool), ApiError> {
+    let limit = a.limit.unwrap_or(MAX_ACTION).clamp(1, MAX_ACTION);
+    let dead: Vec<DeadLetter> = match a.seq {
         Some(seq) => node
             .store
             .dead_letters(name, seq, 1)
@@ -179,9 +215,13 @@ async fn matching(node: &Node, name: &str, a: &DeadAction) -> Result<Vec<u64>, A
             .into_iter()
             .filter(|d| d.seq == seq)
             .collect(),
-        None => select(node, name, 0, limit, &a.since, &a.until).await?,
+        None => {
+            let (dead, next) = select(node, name, 0, limit, &a.since, &a.until).await?;
+            let more = next.is_some();
+            return Ok((dead.into_iter().map(|d| d.seq).collect(), more));
+        }
     };
-    Ok(dead.into_iter().map(|d| d.seq).collect())
+    Ok((dead.into_iter().map(|d| d.seq).collect(), false))
 }
 
 /// Delivers dead letters again (they leave the dead-letter store and get a fresh set of retries).
@@ -196,13 +236,14 @@ pub async fn replay(
 ) -> Result<Json<ActionResult>, ApiError> {
     let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
-    let seqs = matching(&node, &name, &a).await?;
+    let (seqs, more) = matching(&node, &name, &a).await?;
     let matched = seqs.len();
     let affected = if a.dry_run { 0 } else { node.requeue(&name, seqs).await? };
     Ok(Json(ActionResult {
         matched,
         affected,
         dry_run: a.dry_run,
+        more,
     }))
 }
 
@@ -218,7 +259,7 @@ pub async fn purge(
 ) -> Result<Json<ActionResult>, ApiError> {
     let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;
-    let seqs = matching(&node, &name, &a).await?;
+    let (seqs, more) = matching(&node, &name, &a).await?;
     let matched = seqs.len();
     if !a.dry_run {
         for chunk in seqs.chunks(10_000) {
@@ -229,5 +270,6 @@ pub async fn purge(
         matched,
         affected: if a.dry_run { 0 } else { matched },
         dry_run: a.dry_run,
+        more,
     }))
 }

@@ -1,8 +1,12 @@
 //! `/health` and `/metrics`.
+//!
+//! Anyone may ask `/health` for the overall status (`{"status": "ok"}`, 200 or 503). The components
+//! (store, every source and subscription by name, with reasons) and `/metrics` are shown only to the
+//! admin key or the `[node] metrics_token`, since they name every tenant's subscriptions.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -20,17 +24,20 @@ pub struct Component {
     pub reason: Option<String>,
 }
 
-/// The health report.
+/// The health report: only `status` without the admin key or the metrics token.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `ok`, `degraded`, `stalled` or `down`: 200 for ok and degraded, 503 otherwise.
     pub status: String,
-    /// The store.
-    pub store: Component,
-    /// Each source.
-    pub sources: BTreeMap<String, Component>,
-    /// Each subscription.
-    pub subscriptions: BTreeMap<String, Component>,
+    /// The store (admin key or metrics token only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<Component>,
+    /// Each source (admin key or metrics token only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<BTreeMap<String, Component>>,
+    /// Each subscription (admin key or metrics token only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<BTreeMap<String, Component>>,
 }
 
 fn comp(status: &str, reason: Option<String>) -> Component {
@@ -40,10 +47,11 @@ fn comp(status: &str, reason: Option<String>) -> Component {
     }
 }
 
-/// Per-component health.
+/// Health: the overall status for anyone; per component with the admin key or the metrics token.
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, description = "ok or degraded", body = Health), (status = 503, description = "down or stalled", body = Health)))]
-pub async fn health(State(node): State<Arc<Node>>) -> Response {
+pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
+    let detailed = crate::auth::is_operator(&node, &headers);
     let store = match node.store.poisoned() {
         Some(reason) => comp("down", Some(reason)),
         None => comp("ok", None),
@@ -112,22 +120,37 @@ pub async fn health(State(node): State<Arc<Node>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        code,
-        Json(Health {
+    let health = if detailed {
+        Health {
             status: overall.to_owned(),
-            store,
-            sources,
-            subscriptions,
-        }),
-    )
-        .into_response()
+            store: Some(store),
+            sources: Some(sources),
+            subscriptions: Some(subscriptions),
+        }
+    } else {
+        Health {
+            status: overall.to_owned(),
+            store: None,
+            sources: None,
+            subscriptions: None,
+        }
+    };
+    (code, Json(health)).into_response()
 }
 
-/// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
+/// Prometheus metrics (text exposition format), for the admin key or the `[node] metrics_token`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "neither the admin key nor the metrics token", body = crate::ErrorBody)))]
+pub async fn metrics(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
+    if !crate::auth::is_operator(&node, &headers) {
+        return crate::ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "/metrics needs Authorization: Bearer <admin key or [node] metrics_token>",
+        )
+        .into_response();
+    }
     let last = node.store.last_seq();
     for h in node.subscription_list() {
         let s = h.status.snapshot();

@@ -161,6 +161,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// All routes, with `/openapi.json` and the `Idempotency-Key` layer.
 pub fn router(node: Arc<Node>) -> axum::Router {
+    let budget = tributary_sources::http::MemoryBudget::new(
+        usize::try_from(node.config.node.max_ingest_in_flight_bytes).unwrap_or(usize::MAX),
+    );
     let (router, mut doc) = api_router().split_for_parts();
     add_common_errors(&mut doc);
     let doc = Arc::new(doc);
@@ -174,6 +177,7 @@ pub fn router(node: Arc<Node>) -> axum::Router {
             node.clone(),
             crate::idempotency::layer,
         ))
+        .layer(axum::Extension(budget))
         .with_state(node)
 }
 

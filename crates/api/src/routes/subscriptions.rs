@@ -247,10 +247,23 @@ pub async fn create_subscription(
     State(node): State<Arc<Node>>,
     p: Principal,
     crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
-) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        axum::Extension<crate::idempotency::SecretAnswer>,
+        Json<SubscriptionView>,
+    ),
+    ApiError,
+> {
     let config = parse_config(&p, &node, body, None)?;
     let h = node.create_subscription(config).await?;
-    Ok((StatusCode::CREATED, Json(view(&node, &p, &h))))
+    // A sink config can hold credentials (a generated secret, URL userinfo, headers): not kept for
+    // Idempotency-Key replays.
+    Ok((
+        StatusCode::CREATED,
+        axum::Extension(crate::idempotency::SecretAnswer),
+        Json(view(&node, &p, &h)),
+    ))
 }
 
 /// One subscription.
@@ -373,7 +386,7 @@ pub async fn rotate_secret(
     p: Principal,
     Path(name): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Rotated>, ApiError> {
+) -> Result<(axum::Extension<crate::idempotency::SecretAnswer>, Json<Rotated>), ApiError> {
     let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
     let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -389,10 +402,14 @@ pub async fn rotate_secret(
         ));
     }
     let (secret, previous_expires_at) = node.rotate_secret(&name, Duration::from_secs(overlap)).await?;
-    Ok(Json(Rotated {
-        secret,
-        previous_expires_at,
-    }))
+    // The new secret is never kept for Idempotency-Key replays.
+    Ok((
+        axum::Extension(crate::idempotency::SecretAnswer),
+        Json(Rotated {
+            secret,
+            previous_expires_at,
+        }),
+    ))
 }
 
 /// What was asked of the worker.
@@ -581,10 +598,15 @@ pub struct ReplayResult {
     pub requeued: usize,
     /// Whether nothing was done.
     pub dry_run: bool,
+    /// Set when the range was not finished: one request reads at most 1,000,000 events of the log. Call
+    /// again with `from_seq` = this (and the same other fields) for the rest.
+    pub next_from_seq: Option<u64>,
 }
 
 /// Most events one replay may queue.
 const MAX_REPLAY: usize = 1_000_000;
+/// Most log entries one replay request reads.
+const REPLAY_SCAN: usize = 1_000_000;
 
 /// Re-delivers a sequence or time range of the log to one subscription (events matching its filter).
 #[utoipa::path(post, path = "/v1/subscriptions/{name}/replay", tag = "subscriptions", security(("bearer" = [])),
@@ -619,11 +641,18 @@ pub async fn replay(
     let to = req.to_seq.unwrap_or(u64::MAX).min(node.store.last_seq());
     let mut seqs: Vec<Seq> = Vec::new();
     let mut next = req.from_seq.unwrap_or(1).max(1);
+    let mut scanned = 0;
+    let mut next_from_seq = None;
     while next <= to {
+        if scanned >= REPLAY_SCAN {
+            next_from_seq = Some(next);
+            break;
+        }
         let page = node.store.read_from(next, 1000).await?;
         if page.is_empty() {
             break;
         }
+        scanned += page.len();
         for e in page {
             next = e.seq + 1;
             if e.seq > to {
@@ -651,6 +680,7 @@ pub async fn replay(
         matched,
         requeued,
         dry_run: req.dry_run,
+        next_from_seq,
     }))
 }
 

@@ -4,6 +4,7 @@ use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
 use crate::extract::Path;
+use crate::idempotency::SecretAnswer;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -100,18 +101,22 @@ pub struct CreatedKey {
     pub key: String,
 }
 
-/// Creates an API key for a tenant. The key is shown once; only its hash is kept.
+/// Creates an API key for a tenant. The key is shown once; only its hash is kept (a retry with the same
+/// `Idempotency-Key` gets 409, never the key).
 #[utoipa::path(post, path = "/v1/tenants/{name}/keys", tag = "tenants", security(("bearer" = [])), params(("name" = String, Path)),
-    responses((status = 201, body = CreatedKey), (status = 401, body = Err), (status = 403, body = Err), (status = 404, body = Err)))]
+    responses((status = 201, body = CreatedKey), (status = 401, body = Err), (status = 403, body = Err), (status = 404, body = Err),
+        (status = 409, body = Err, description = "Idempotency-Key in use, or already used: the key is not shown again")))]
 pub async fn create_key(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+) -> Result<(StatusCode, axum::Extension<SecretAnswer>, Json<CreatedKey>), ApiError> {
     p.require_admin()?;
     let (record, key) = Tenants::new(node.store.as_ref()).create_key(&name).await?;
     Ok((
         StatusCode::CREATED,
+        // The key is shown once: never kept for Idempotency-Key replays.
+        axum::Extension(SecretAnswer),
         Json(CreatedKey {
             id: record.id,
             tenant: record.tenant,

@@ -1,8 +1,9 @@
 //! Turning an HTTP request body into one durable append.
 
-use super::HttpSourceConfig;
-use crate::json_event::{ItemError, parse_body};
+use super::{HttpSourceConfig, Refusal, Reservation};
+use crate::json_event::{BodyError, ItemError, parse_body_within};
 use serde::Serialize;
+use tributary_core::NewEvent;
 use tributary_core::store::{AppendBatch, AppendItem};
 use tributary_core::{EventId, Store, StoreError, Timestamp};
 
@@ -28,7 +29,13 @@ pub struct IngestReply {
 pub enum HttpIngestError {
     /// The body is malformed (400).
     #[error(transparent)]
-    Invalid(#[from] ItemError),
+    Invalid(ItemError),
+    /// Over one of the source's limits (413).
+    #[error(transparent)]
+    TooLarge(ItemError),
+    /// The decoded events do not fit in the node's ingest memory budget (429 or 413).
+    #[error("the decoded events do not fit in the node's ingest memory budget")]
+    OverBudget(Refusal),
     /// The store could not take the batch (503).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -50,9 +57,37 @@ impl HttpSource {
         self.config.max_body_bytes
     }
 
-    /// Validates the body and, unless `dry_run`, appends it atomically and durably.
-    pub async fn ingest(&self, store: &dyn Store, body: &[u8], dry_run: bool) -> Result<IngestReply, HttpIngestError> {
-        let events = parse_body(body)?;
+    /// The source's config.
+    pub fn config(&self) -> &HttpSourceConfig {
+        &self.config
+    }
+
+    /// Validates the body, event by event, within the source's limits; each decoded event's memory is
+    /// added to `reservation`. CPU-bound: call it off the async runtime for large bodies.
+    pub fn parse(&self, body: &[u8], reservation: &mut Reservation) -> Result<Vec<NewEvent>, HttpIngestError> {
+        let mut refused = None;
+        let parsed = parse_body_within(body, &self.config.event_limits(), &mut |n| match reservation.grow(n) {
+            Ok(()) => true,
+            Err(r) => {
+                refused = Some(r);
+                false
+            }
+        });
+        match parsed {
+            Ok(events) => Ok(events),
+            Err(BodyError::Invalid(e)) => Err(HttpIngestError::Invalid(e)),
+            Err(BodyError::TooLarge(e)) => Err(HttpIngestError::TooLarge(e)),
+            Err(BodyError::OverBudget) => Err(HttpIngestError::OverBudget(refused.unwrap_or(Refusal::Busy))),
+        }
+    }
+
+    /// Unless `dry_run`, appends the events atomically and durably.
+    pub async fn append(
+        &self,
+        store: &dyn Store,
+        events: Vec<NewEvent>,
+        dry_run: bool,
+    ) -> Result<IngestReply, HttpIngestError> {
         let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
         if dry_run {
             return Ok(IngestReply {

@@ -168,6 +168,7 @@ async fn lightning_import_dedup_collectors_problems_and_graph_in_time() {
     let metrics = node
         .client()
         .get(format!("{}/metrics", node.url))
+        .bearer_auth(tributary_testkit::ADMIN_KEY)
         .send()
         .await
         .unwrap()

@@ -192,6 +192,7 @@ async fn metrics_count_what_was_sent_and_health_reports_stalls() {
     let metrics = || async {
         node.client()
             .get(format!("{}/metrics", node.url))
+            .bearer_auth(ADMIN_KEY)
             .send()
             .await
             .unwrap()
@@ -240,7 +241,14 @@ async fn metrics_count_what_was_sent_and_health_reports_stalls() {
     }
     assert!(value(&m, "tributary_store_append_seconds_count").is_some_and(|n| n >= 2.0));
     // The quiet source has stall_after_ms = 300 and never stores anything: stalled, 503.
-    let health = || async { node.client().get(format!("{}/health", node.url)).send().await.unwrap() };
+    let health = || async {
+        node.client()
+            .get(format!("{}/health", node.url))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+    };
     assert!(wait_until(T, || async { health().await.status().as_u16() == 503 }).await);
     let h: Value = health().await.json().await.unwrap();
     assert_eq!(h["status"], "stalled");
