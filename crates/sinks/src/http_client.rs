@@ -388,7 +388,8 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return refused_v4(embedded(seg[1], seg[2]));
     }
     // ISATAP interface ids (…:0:5efe:a.b.c.d, …:200:5efe:a.b.c.d) tunnel to the embedded IPv4 address.
-    if (seg[4] & 0xfdff) == 0 && seg[5] == 0x5efe
+    if (seg[4] & 0xfdff) == 0
+        && seg[5] == 0x5efe
         && let Some(reason) = refused_v4(embedded(seg[6], seg[7]))
     {
         return Some(reason);

@@ -80,19 +80,13 @@ impl FileSourceConfig {
         if !(1..=MAX_LINE_BYTES).contains(&self.max_line_bytes) {
             errors.push((
                 "max_line_bytes".into(),
-                format!(
-                    "expected 1 to {MAX_LINE_BYTES} (64 MiB), got {}",
-                    self.max_line_bytes
-                ),
+                format!("expected 1 to {MAX_LINE_BYTES} (64 MiB), got {}", self.max_line_bytes),
             ));
         }
         if !(1..=MAX_EVENT_BYTES).contains(&self.max_event_bytes) {
             errors.push((
                 "max_event_bytes".into(),
-                format!(
-                    "expected 1 to {MAX_EVENT_BYTES} (16 MiB), got {}",
-                    self.max_event_bytes
-                ),
+                format!("expected 1 to {MAX_EVENT_BYTES} (16 MiB), got {}", self.max_event_bytes),
             ));
         }
         errors

@@ -97,10 +97,7 @@ impl Lines {
     }
 
     /// The next complete line, or `None` at the end of the input (a partial line is kept).
-    pub(crate) async fn next_line<R: AsyncBufRead + Unpin>(
-        &mut self,
-        r: &mut R,
-    ) -> std::io::Result<Option<Line<'_>>> {
+    pub(crate) async fn next_line<R: AsyncBufRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<Option<Line<'_>>> {
         if self.skipped == 0 && self.buf.last() == Some(&b'\n') {
             // The line returned last time.
             self.buf.clear();

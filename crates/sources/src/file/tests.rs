@@ -41,7 +41,11 @@ async fn lines_are_capped_skipped_and_never_reread() {
         // The overlong line: its length counted, no text, its start as the excerpt.
         assert_eq!(lines[1].0, 5001);
         assert_eq!(lines[1].1, None);
-        assert!(lines[1].2.starts_with("xxxxxxx") && lines[1].2.len() <= 1024, "{:?}", lines[1].2.len());
+        assert!(
+            lines[1].2.starts_with("xxxxxxx") && lines[1].2.len() <= 1024,
+            "{:?}",
+            lines[1].2.len()
+        );
         // A line of exactly the cap is kept.
         assert_eq!(lines[2], (11, Some("exactly10!".into()), String::new()));
         assert_eq!(lines[3], (1, Some(String::new()), String::new()));

@@ -11,12 +11,16 @@
 //! - `zmq` (cargo feature `lightning-zmq`): subscribes to `gossip-publisher-zmq` plugins, one task per
 //!   collector, each reconnecting with exponential backoff; observer = the collector's `sender_node_id`
 //!   (or its endpoint when a message does not say).
+//! - [`zmtp`] (cargo feature `lightning-zmq`): the ZeroMQ SUB client it uses (ZMTP 3.0, NULL mechanism),
+//!   which checks every frame's length before reading it.
 
 mod config;
 mod follow;
 mod task;
 #[cfg(feature = "lightning-zmq")]
 mod zmq;
+#[cfg(feature = "lightning-zmq")]
+pub mod zmtp;
 
 pub use config::LightningSourceConfig;
 pub use task::LightningSource;

@@ -3,6 +3,7 @@
 mod files;
 mod generated;
 mod graph_time;
+mod limits;
 mod pipeline;
 mod python;
 mod real_data;
