@@ -185,6 +185,14 @@ fn read_and_verify(
             let consumed = (reader.offset() - base) as usize;
             if consumed > buf.len() {
                 buf.clear();
+                let len = file
+                    .metadata()
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .len();
+                if reader.offset() >= len {
+                    // The skipped record claimed more than the file holds: nothing follows it.
+                    break;
+                }
                 file.seek(std::io::SeekFrom::Start(reader.offset()))
                     .with_context(|| format!("cannot seek {}", path.display()))?;
             } else {

@@ -47,7 +47,12 @@ async fn keeper(node: &Node, p: &Principal, source: Option<&str>) -> Result<(Arc
     let keeper = node.lightning.clone().ok_or_else(|| {
         ApiError::not_found("no lightning source; define one under [[sources]] with type = \"lightning\"")
     })?;
-    let visible: Vec<String> = keeper.sources.iter().filter(|s| p.sees_source(node, s)).cloned().collect();
+    let visible: Vec<String> = keeper
+        .sources
+        .iter()
+        .filter(|s| p.sees_source(node, s))
+        .cloned()
+        .collect();
     if visible.is_empty() {
         return Err(ApiError::not_found(
             "no lightning source; define one under [[sources]] with type = \"lightning\"",

@@ -28,7 +28,10 @@ impl KnownWriter {
             None => (0, 0),
             Some(Some(p)) => p,
             Some(None) => {
-                tracing::warn!(key = KNOWN_CHANNELS_KEY, "the known-channels entry cannot be read; writing it again from the log");
+                tracing::warn!(
+                    key = KNOWN_CHANNELS_KEY,
+                    "the known-channels entry cannot be read; writing it again from the log"
+                );
                 (0, 0)
             }
         };
@@ -60,7 +63,9 @@ impl KnownWriter {
 
     async fn write_chunk(&mut self, store: &dyn Store, n: usize) -> Result<(), StoreError> {
         let rest = self.pending.split_off(n);
-        store.put_meta(&chunk_key(self.chunks), &encode_chunk(&self.pending)).await?;
+        store
+            .put_meta(&chunk_key(self.chunks), &encode_chunk(&self.pending))
+            .await?;
         self.pending = rest;
         self.chunks += 1;
         Ok(())

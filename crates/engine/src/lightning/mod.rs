@@ -134,7 +134,10 @@ impl GraphKeeper {
             Some(id) => store.get_seq(snap.seq).await?.is_some_and(|e| e.event.id == id),
         };
         if !matches {
-            tracing::warn!(seq = snap.seq, "the lightning graph snapshot was taken on another store (its event at that position differs); rebuilding the graph from the whole log");
+            tracing::warn!(
+                seq = snap.seq,
+                "the lightning graph snapshot was taken on another store (its event at that position differs); rebuilding the graph from the whole log"
+            );
             return Ok(0);
         }
         if let Some(missing) = self.sources.iter().find(|s| !snap.sources.contains_key(*s)) {
@@ -151,7 +154,10 @@ impl GraphKeeper {
             }
             graphs.insert(name, SourceGraph { graph, problems });
         }
-        tracing::info!(seq = snap.seq, "lightning graph restored from its snapshot; reading the log after it");
+        tracing::info!(
+            seq = snap.seq,
+            "lightning graph restored from its snapshot; reading the log after it"
+        );
         Ok(snap.seq)
     }
 
@@ -175,14 +181,21 @@ impl GraphKeeper {
         let started = Instant::now();
         let written = tokio::task::spawn_blocking(move || {
             let graphs = k.graphs.read().expect("graph lock");
-            let view: BTreeMap<String, (&Graph, &BTreeMap<String, u64>)> =
-                graphs.iter().map(|(n, s)| (n.clone(), (&s.graph, &s.problems))).collect();
+            let view: BTreeMap<String, (&Graph, &BTreeMap<String, u64>)> = graphs
+                .iter()
+                .map(|(n, s)| (n.clone(), (&s.graph, &s.problems)))
+                .collect();
             snapshot::write(&path, &view, seq, id)
         })
         .await;
         match written {
             Ok(Ok(bytes)) => {
-                tracing::info!(seq, bytes, ms = started.elapsed().as_millis() as u64, "lightning graph snapshot written")
+                tracing::info!(
+                    seq,
+                    bytes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "lightning graph snapshot written"
+                )
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "the lightning graph snapshot could not be written; the next start reads more of the log")

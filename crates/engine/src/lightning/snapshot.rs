@@ -42,7 +42,12 @@ pub fn path_in(data_dir: &Path) -> PathBuf {
 }
 
 /// Writes `snapshot` atomically at `path` (blocking: call it from a blocking thread).
-pub fn write(path: &Path, sources: &BTreeMap<String, (&Graph, &BTreeMap<String, u64>)>, seq: Seq, id: Option<EventId>) -> std::io::Result<u64> {
+pub fn write(
+    path: &Path,
+    sources: &BTreeMap<String, (&Graph, &BTreeMap<String, u64>)>,
+    seq: Seq,
+    id: Option<EventId>,
+) -> std::io::Result<u64> {
     let dir = path.parent().expect("the snapshot path has a directory");
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("snapshot.tmp");

@@ -272,7 +272,10 @@ impl Pipeline {
             };
             seen += 1;
             for c in channels.into_iter().filter(|c| c.chain_hash == chain) {
-                if let (Ok(node_1), Ok(node_2)) = (PublicKey::from_slice(&c.node_ids[0]), PublicKey::from_slice(&c.node_ids[1])) {
+                if let (Ok(node_1), Ok(node_2)) = (
+                    PublicKey::from_slice(&c.node_ids[0]),
+                    PublicKey::from_slice(&c.node_ids[1]),
+                ) {
                     self.verifier.add_channel(ChannelKeys {
                         short_channel_id: c.short_channel_id,
                         node_1,

@@ -1,6 +1,7 @@
 //! Integration tests on the real `tributary` binary: one test binary for the crate (STYLE rule 20).
 //! Each test starts its own node on a temporary store with `TestNode` and a verifying `Receiver`.
 
+mod abuse_lightning;
 mod cli;
 mod config;
 mod conformance;
