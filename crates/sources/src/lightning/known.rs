@@ -92,7 +92,7 @@ mod tests {
     fn chunks_round_trip_and_damage_is_an_error() {
         let c = KnownChannel {
             chain_hash: [7; 32],
-            short_channel_id: ShortChannelId(0x0c35_0000_0100_00),
+            short_channel_id: ShortChannelId(0x000c_3500_0001_0000),
             node_ids: [[2; 33], [3; 33]],
         };
         let text = encode_chunk(&[c.clone(), c.clone()]);

@@ -263,7 +263,7 @@ impl Pipeline {
         let mut seen = 0u64;
         for (key, text) in store.meta_prefix(known::KNOWN_CHUNK_PREFIX).await? {
             let index = key[known::KNOWN_CHUNK_PREFIX.len()..].parse::<u64>().ok();
-            if !index.is_some_and(|n| n < chunks) {
+            if index.is_none_or(|n| n >= chunks) {
                 continue;
             }
             let channels = match known::decode_chunk(&text) {

@@ -67,7 +67,7 @@ fn pid_of(node: &TestNode) -> u32 {
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.iter().any(|a| *a == b"run") && args.iter().any(|a| *a == needle.as_bytes()) {
+        if args.contains(&&b"run"[..]) && args.contains(&needle.as_bytes()) {
             return pid;
         }
     }
