@@ -83,9 +83,9 @@ pub fn source_append(source: &str, accepted: usize, duplicates: usize, rejected:
 /// (`malformed`, `bad_signature`, `wrong_chain`, `unknown_channel`); recounted from the log at start.
 pub const LIGHTNING_PROBLEMS: &str = "tributary_lightning_problems_total";
 
-/// One `ln.problem.*` event of a `lightning` source.
-pub fn lightning_problem(source: &str, reason: &str) {
-    counter!(LIGHTNING_PROBLEMS, "source" => source.to_owned(), "reason" => reason.to_owned()).increment(1);
+/// `n` `ln.problem.*` events of a `lightning` source (more than one when restored from a graph snapshot).
+pub fn lightning_problem(source: &str, reason: &str, n: u64) {
+    counter!(LIGHTNING_PROBLEMS, "source" => source.to_owned(), "reason" => reason.to_owned()).increment(n);
 }
 
 /// A source's failed append.

@@ -150,8 +150,12 @@ impl Node {
                 .filter(|s| matches!(s, SourceConfig::Lightning(_)))
                 .map(|s| s.name().to_owned())
                 .collect();
-            (!names.is_empty())
-                .then(|| crate::lightning::GraphKeeper::start(store.clone(), names, workers_token.clone(), &workers))
+            // The graph snapshot lives in the data directory; the in-memory store keeps nothing anyway.
+            let snapshot = (config.node.store == StoreKind::Embedded)
+                .then(|| crate::lightning::snapshot::path_in(&config.node.data_dir));
+            (!names.is_empty()).then(|| {
+                crate::lightning::GraphKeeper::start(store.clone(), names, snapshot, workers_token.clone(), &workers)
+            })
         };
         let delivery_permits = Arc::new(tokio::sync::Semaphore::new(
             config.limits.max_deliveries_in_flight.clamp(1, 65_536),

@@ -6,8 +6,10 @@
 //! - redirects are never followed: a 3xx comes back as a response and the sink treats it as a failure;
 //! - no proxy from the environment (a proxy would resolve names where the guard cannot see them);
 //! - an SSRF guard: names are resolved by [`GuardedResolver`] and IP-literal URLs are checked before
-//!   sending; private, loopback, link-local, unspecified, CGNAT, multicast, broadcast and reserved addresses
-//!   (IPv4, IPv6, and IPv4 embedded in IPv6) are refused unless the sink sets `allow_private_networks`.
+//!   sending; private, loopback, link-local, unspecified, CGNAT, documentation, benchmarking, multicast,
+//!   broadcast and reserved addresses (IPv4, IPv6, and IPv4 embedded in IPv6: mapped, NAT64, 6to4,
+//!   ISATAP; IPv4-translated, local-use NAT64 and Teredo refused outright) are refused unless the sink
+//!   sets `allow_private_networks`. The full list is in `docs/sinks/webhook.md`.
 //!   Only the addresses that pass are connected to, so a name cannot be re-resolved around the check.
 
 use bytes::Bytes;
@@ -331,8 +333,8 @@ pub fn refused_reason(ip: IpAddr) -> Option<&'static str> {
 
 fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, c, _] = ip.octets();
-    if ip.is_unspecified() || a == 0 {
-        Some("unspecified")
+    if a == 0 {
+        Some("unspecified (0.0.0.0/8, \"this network\")")
     } else if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_private() {
@@ -345,8 +347,16 @@ fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("broadcast")
     } else if ip.is_multicast() {
         Some("multicast")
-    } else if a >= 240 || (a == 192 && b == 0 && c == 0) || (a == 198 && (b & 0xfe) == 18) {
-        Some("reserved")
+    } else if (a, b, c) == (192, 0, 2) || (a, b, c) == (198, 51, 100) || (a, b, c) == (203, 0, 113) {
+        Some("in an IPv4 documentation range (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24)")
+    } else if a == 198 && (b & 0xfe) == 18 {
+        Some("in the benchmarking range 198.18.0.0/15")
+    } else if (a, b, c) == (192, 0, 0) {
+        Some("in the IETF protocol assignments range 192.0.0.0/24")
+    } else if (a, b, c) == (192, 88, 99) {
+        Some("in the deprecated 6to4 relay anycast range 192.88.99.0/24")
+    } else if a >= 240 {
+        Some("reserved (240.0.0.0/4)")
     } else {
         None
     }
@@ -360,26 +370,44 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if ip.is_loopback() {
         return Some("loopback");
     }
+    // IPv4-mapped ::ffff:a.b.c.d: the system connects to the IPv4 address itself.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return refused_v4(v4);
     }
     let embedded = |hi: u16, lo: u16| Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
-    // Deprecated IPv4-compatible ::a.b.c.d.
-    if seg[..6].iter().all(|&s| s == 0) {
-        return refused_v4(embedded(seg[6], seg[7]));
-    }
     // NAT64 well-known prefix 64:ff9b::/96 reaches the embedded IPv4 address.
     if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return refused_v4(embedded(seg[6], seg[7]));
+    }
+    // Local-use NAT64 64:ff9b:1::/48 (RFC 8215): a translator inside the operator's network.
+    if seg[..3] == [0x64, 0xff9b, 1] {
+        return Some("in the local-use NAT64 range 64:ff9b:1::/48");
     }
     // 6to4 2002::/16 tunnels to the IPv4 address in bits 16..48.
     if seg[0] == 0x2002 {
         return refused_v4(embedded(seg[1], seg[2]));
     }
+    // ISATAP interface ids (…:0:5efe:a.b.c.d, …:200:5efe:a.b.c.d) tunnel to the embedded IPv4 address.
+    if (seg[4] & 0xfdff) == 0
+        && seg[5] == 0x5efe
+        && let Some(reason) = refused_v4(embedded(seg[6], seg[7]))
+    {
+        return Some(reason);
+    }
     match seg[0] {
-        s if (s & 0xfe00) == 0xfc00 => Some("unique-local (private)"),
+        // ::/8 beyond loopback and mapped: IPv4-compatible ::a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d
+        // (SIIT), and the rest of the reserved block.
+        s if s >> 8 == 0 => Some("reserved (::/8: IPv4-compatible, IPv4-translated or unassigned)"),
+        0x0100 if seg[1..4] == [0, 0, 0] => Some("in the discard-only range 100::/64"),
+        // 2001::/23: Teredo 2001::/32 (tunnels to an obfuscated IPv4 address), benchmarking 2001:2::/48,
+        // ORCHID, and the other IETF special-purpose blocks.
+        0x2001 if seg[1] < 0x0200 => Some("in the IETF special-purpose range 2001::/23 (Teredo, benchmarking, ORCHID)"),
+        0x2001 if seg[1] == 0x0db8 => Some("in the IPv6 documentation range 2001:db8::/32"),
+        0x3fff if seg[1] & 0xf000 == 0 => Some("in the IPv6 documentation range 3fff::/20"),
+        0x5f00 => Some("in the SRv6 SID range 5f00::/16"),
+        s if (s & 0xfe00) == 0xfc00 => Some("unique-local (private, fc00::/7)"),
         s if (s & 0xffc0) == 0xfe80 => Some("link-local"),
-        s if (s & 0xffc0) == 0xfec0 => Some("site-local (private)"),
+        s if (s & 0xffc0) == 0xfec0 => Some("site-local (private, fec0::/10)"),
         s if (s & 0xff00) == 0xff00 => Some("multicast"),
         _ => None,
     }
@@ -388,6 +416,10 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verdict(ip: &str) -> Option<&'static str> {
+        refused_reason(ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}")))
+    }
 
     #[test]
     fn ssrf_guard_refuses_internal_ranges() {
@@ -414,8 +446,7 @@ mod tests {
             "2002:c0a8:0101::1",
         ];
         for ip in refused {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(refused_reason(ip).is_some(), "{ip} should be refused");
+            assert!(verdict(ip).is_some(), "{ip} should be refused");
         }
         let allowed = [
             "93.184.216.34",
@@ -425,10 +456,98 @@ mod tests {
             "::ffff:8.8.8.8",
         ];
         for ip in allowed {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(refused_reason(ip), None, "{ip} should be allowed");
+            assert_eq!(verdict(ip), None, "{ip} should be allowed");
         }
-        assert_eq!(refused_reason("10.0.0.5".parse().unwrap()), Some("private"));
-        assert_eq!(refused_reason("::ffff:127.0.0.1".parse().unwrap()), Some("loopback"));
+        assert_eq!(verdict("10.0.0.5"), Some("private"));
+        assert_eq!(verdict("::ffff:127.0.0.1"), Some("loopback"));
+    }
+
+    /// The gaps found in the hardening review (issue 7, item 13), each with the reason it is refused for.
+    #[test]
+    fn ssrf_guard_closes_the_reviewed_gaps() {
+        let cases = [
+            // IPv4-translated (SIIT) ::ffff:0:a.b.c.d, private and public embedded addresses alike.
+            ("::ffff:0:7f00:1", "reserved"),
+            ("::ffff:0:a00:1", "reserved"),
+            ("::ffff:0:808:808", "reserved"),
+            // IPv4-compatible ::a.b.c.d.
+            ("::7f00:1", "reserved"),
+            ("::808:808", "reserved"),
+            // Local-use NAT64, whatever it embeds.
+            ("64:ff9b:1::808:808", "local-use NAT64"),
+            ("64:ff9b:1:ffff::1", "local-use NAT64"),
+            // Well-known NAT64 with private, loopback, link-local, CGNAT embedded addresses.
+            ("64:ff9b::7f00:1", "loopback"),
+            ("64:ff9b::c0a8:101", "private"),
+            ("64:ff9b::a9fe:a9fe", "link-local"),
+            ("64:ff9b::6440:1", "CGNAT"),
+            // IPv4 documentation and benchmarking ranges.
+            ("192.0.2.1", "documentation"),
+            ("198.51.100.7", "documentation"),
+            ("203.0.113.255", "documentation"),
+            ("198.18.0.1", "benchmarking"),
+            ("198.19.255.255", "benchmarking"),
+            ("192.0.0.8", "IETF protocol assignments"),
+            ("192.88.99.1", "6to4 relay"),
+            // Multicast and broadcast.
+            ("239.255.255.250", "multicast"),
+            ("255.255.255.255", "broadcast"),
+            ("ff05::2", "multicast"),
+            ("ff0e::1", "multicast"),
+            // 0.0.0.0/8, 100.64/10, 240/4.
+            ("0.1.2.3", "unspecified"),
+            ("100.127.255.255", "CGNAT"),
+            ("250.1.1.1", "reserved"),
+            // 6to4 embedding private and loopback addresses.
+            ("2002:a00:1::1", "private"),
+            ("2002:7f00:1::", "loopback"),
+            ("2002:a9fe:a9fe::1", "link-local"),
+            // Teredo and the rest of 2001::/23.
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("2001:2::1", "benchmarking"),
+            ("2001:10::1", "ORCHID"),
+            // Documentation, discard, SRv6.
+            ("2001:db8::1", "documentation"),
+            ("3fff:0fff::1", "documentation"),
+            ("100::1", "discard-only"),
+            ("5f00::1", "SRv6"),
+            // Unique-local, link-local, site-local.
+            ("fc00::1", "unique-local"),
+            ("fdff:ffff::1", "unique-local"),
+            ("fe80::1:2", "link-local"),
+            ("febf::1", "link-local"),
+            ("fec0::1", "site-local"),
+            ("feff::1", "site-local"),
+            // ISATAP interface ids with a private embedded address.
+            ("2a00:1450::5efe:a00:1", "private"),
+            ("2a00:1450::200:5efe:c0a8:1", "private"),
+            // Mapped private addresses.
+            ("::ffff:192.168.0.1", "private"),
+            ("::ffff:198.18.0.1", "benchmarking"),
+        ];
+        for (ip, reason) in cases {
+            match verdict(ip) {
+                Some(r) => assert!(r.contains(reason), "{ip}: refused as {r:?}, expected {reason:?}"),
+                None => panic!("{ip} should be refused ({reason})"),
+            }
+        }
+        // Public addresses, also when embedded or tunnelled, stay allowed.
+        for ip in [
+            "8.8.8.8",
+            "192.0.3.1",
+            "198.20.0.1",
+            "198.51.101.1",
+            "203.0.114.1",
+            "223.255.255.255",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "2a00:1450::5efe:808:808",
+            "3fff:1000::1",
+            "2400:cb00::1",
+        ] {
+            assert_eq!(verdict(ip), None, "{ip} should be allowed");
+        }
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -142,6 +142,11 @@ fn read_and_verify(
         let mut need_more = false;
         while items.len() < BATCH {
             let at = (reader.offset() - base) as usize;
+            if at > buf.len() {
+                // An oversized record was stepped over by its length: continue after it in the file.
+                need_more = true;
+                break;
+            }
             match reader.next(&buf[at..], eof) {
                 Ok(Some(rec)) if rec.is_store_ended() => {}
                 Ok(Some(rec)) => {
@@ -178,7 +183,21 @@ fn read_and_verify(
             }
             // Compact only before reading more: draining after every batch would move the whole buffer.
             let consumed = (reader.offset() - base) as usize;
-            buf.drain(..consumed.min(buf.len()));
+            if consumed > buf.len() {
+                buf.clear();
+                let len = file
+                    .metadata()
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .len();
+                if reader.offset() >= len {
+                    // The skipped record claimed more than the file holds: nothing follows it.
+                    break;
+                }
+                file.seek(std::io::SeekFrom::Start(reader.offset()))
+                    .with_context(|| format!("cannot seek {}", path.display()))?;
+            } else {
+                buf.drain(..consumed);
+            }
             base = reader.offset();
             let old = buf.len();
             buf.resize(old + (4 << 20), 0);

@@ -3,6 +3,11 @@
 //!
 //! Every graph answer first waits (up to 2 s) for the graph to apply what the log held when the request
 //! arrived, so a query right after a write sees it. Times are Unix seconds, defaulting to now.
+//!
+//! Visibility: the node keeps one graph per `lightning` source. A caller gets the graphs of the sources
+//! it may read (`Principal::sees_source`) combined: a tenant sharing one source sees that source's graph
+//! only, the admin sees every source's. `?source=NAME` narrows any answer to one source (404 when the
+//! caller may not read it or it is not a `lightning` source).
 
 use super::Err;
 use crate::ApiError;
@@ -16,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tributary_engine::Node;
-use tributary_engine::lightning::GraphKeeper;
+use tributary_engine::lightning::{GraphKeeper, view};
 use tributary_sources::lightning::ShortChannelId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,22 +41,39 @@ fn now() -> u32 {
     tributary_core::Timestamp::now().unix_secs().clamp(0, u32::MAX as i64) as u32
 }
 
-/// The graph, once it caught up with the log; 404 without a `lightning` source the caller may read.
-async fn keeper(node: &Node, p: &Principal) -> Result<Arc<GraphKeeper>, ApiError> {
-    let keeper = node
-        .lightning
-        .clone()
-        .filter(|k| k.sources.iter().any(|s| p.sees_source(node, s)))
-        .ok_or_else(|| {
-            ApiError::not_found("no lightning source; define one under [[sources]] with type = \"lightning\"")
-        })?;
+/// The keeper, once it caught up with the log, and the sources whose graphs the caller gets: `source` if
+/// named, else every `lightning` source the caller may read; 404 when there is none.
+async fn keeper(node: &Node, p: &Principal, source: Option<&str>) -> Result<(Arc<GraphKeeper>, Vec<String>), ApiError> {
+    let keeper = node.lightning.clone().ok_or_else(|| {
+        ApiError::not_found("no lightning source; define one under [[sources]] with type = \"lightning\"")
+    })?;
+    let visible: Vec<String> = keeper
+        .sources
+        .iter()
+        .filter(|s| p.sees_source(node, s))
+        .cloned()
+        .collect();
+    if visible.is_empty() {
+        return Err(ApiError::not_found(
+            "no lightning source; define one under [[sources]] with type = \"lightning\"",
+        ));
+    }
+    let names = match source {
+        None => visible,
+        Some(s) if visible.iter().any(|v| v == s) => vec![s.to_owned()],
+        Some(s) => {
+            return Err(ApiError::not_found(format!(
+                "source: no lightning source named {s:?} that this key may read; GET /v1/sources lists them"
+            )));
+        }
+    };
     if !keeper.caught_up(node.store.last_seq(), Duration::from_secs(2)).await {
         tracing::warn!(
             applied = keeper.applied_seq(),
             "lightning graph answers while still catching up with the log"
         );
     }
-    Ok(keeper)
+    Ok((keeper, names))
 }
 
 /// `?at=&format=`.
@@ -63,6 +85,8 @@ pub struct GraphQuery {
     /// `json` (default) or `raw`: the same snapshot as concatenated canonical `raw_gossip` envelopes
     /// (`CompactSize(len(body)) ‖ type ‖ body`), as ln-history's snapshot endpoint serves.
     pub format: Option<String>,
+    /// Only this `lightning` source's graph (default: every source the caller may read, combined).
+    pub source: Option<String>,
 }
 
 /// The graph at a time: open channels with their latest update per direction, and their nodes' latest
@@ -79,12 +103,12 @@ pub async fn graph(
     p: Principal,
     Query(q): Query<GraphQuery>,
 ) -> Result<Response, ApiError> {
-    let k = keeper(&node, &p).await?;
+    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
     let at = q.at.unwrap_or_else(now);
     match q.format.as_deref().unwrap_or("json") {
-        "json" => Ok(Json(k.read().snapshot(at)).into_response()),
+        "json" => Ok(Json(view(&k.read(), &names).snapshot(at)).into_response()),
         "raw" => {
-            let body = k.read().snapshot_raw(at);
+            let body = view(&k.read(), &names).snapshot_raw(at);
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
         }
         other => Err(ApiError::bad_request(
@@ -100,6 +124,8 @@ pub async fn graph(
 pub struct AtQuery {
     /// Unix seconds (default: now).
     pub at: Option<u32>,
+    /// Only this `lightning` source's graph (default: every source the caller may read, combined).
+    pub source: Option<String>,
 }
 
 /// A channel at a time (also when closed or not yet open then): its announcement, capacity, the update
@@ -116,8 +142,8 @@ pub async fn channel(
     let scid: ShortChannelId = scid
         .parse()
         .map_err(|e| ApiError::bad_request("invalid_scid", format!("scid: {e}")))?;
-    let k = keeper(&node, &p).await?;
-    let state = k.read().channel(scid, q.at.unwrap_or_else(now));
+    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+    let state = view(&k.read(), &names).channel(scid, q.at.unwrap_or_else(now));
     state
         .map(|s| Json(s).into_response())
         .ok_or_else(|| ApiError::not_found(format!("no announced channel {scid}")))
@@ -137,8 +163,8 @@ pub async fn node_state(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ApiError::bad_request("invalid_node_id", "node_id: expected 66 hex characters"))?;
-    let k = keeper(&node, &p).await?;
-    let state = k.read().node(&id, q.at.unwrap_or_else(now));
+    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+    let state = view(&k.read(), &names).node(&id, q.at.unwrap_or_else(now));
     state
         .map(|s| Json(s).into_response())
         .ok_or_else(|| ApiError::not_found(format!("no announcement of node {node_id} at that time")))
@@ -152,6 +178,8 @@ pub struct DiffQuery {
     pub from: u32,
     /// Unix seconds (default: now).
     pub to: Option<u32>,
+    /// Only this `lightning` source's graph (default: every source the caller may read, combined).
+    pub source: Option<String>,
 }
 
 /// What changed between two times: channels opened and closed, policies changed, nodes added, changed
@@ -164,8 +192,8 @@ pub async fn diff(
     p: Principal,
     Query(q): Query<DiffQuery>,
 ) -> Result<Response, ApiError> {
-    let k = keeper(&node, &p).await?;
-    let d = k.read().diff(q.from, q.to.unwrap_or_else(now));
+    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+    let d = view(&k.read(), &names).diff(q.from, q.to.unwrap_or_else(now));
     Ok(Json(d).into_response())
 }
 
@@ -175,6 +203,8 @@ pub async fn diff(
 pub struct ProblemQuery {
     /// At most this many, newest last (1–1000). Default 100.
     pub limit: Option<usize>,
+    /// Only this `lightning` source's problems (default: every source the caller may read).
+    pub source: Option<String>,
 }
 
 /// One problem of a `lightning` source.
@@ -206,10 +236,10 @@ pub async fn problems(
     p: Principal,
     Query(q): Query<ProblemQuery>,
 ) -> Result<Json<ProblemList>, ApiError> {
-    let k = keeper(&node, &p).await?;
+    let (_, names) = keeper(&node, &p, q.source.as_deref()).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut all = Vec::new();
-    for s in k.sources.iter().filter(|s| p.sees_source(&node, s)) {
+    for s in &names {
         for reject in node.store.rejects(s, limit).await? {
             all.push(ProblemView {
                 source: s.clone(),

@@ -24,6 +24,9 @@ pub fn decode(raw: &[u8]) -> Result<Gossip, Malformed> {
             format!("{} bytes, shorter than the 2-byte type", raw.len()),
         ));
     };
+    if raw.len() > wire::MAX_MESSAGE_LEN {
+        return Err(Malformed::new(t, "length", wire::too_long(raw.len() as u64)));
+    }
     let body = &raw[2..];
     let fields = wire::fields_len(t, body)?;
     let be64 = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));

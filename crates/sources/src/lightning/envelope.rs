@@ -56,8 +56,12 @@ pub struct Reframed<'a> {
     pub len: usize,
 }
 
-/// Whether `msg` (type-prefixed) has a known type and all the fields of that type.
+/// Whether `msg` (type-prefixed) has a known type and all the fields of that type, and is no longer than
+/// BOLT #1 allows ([`wire::MAX_MESSAGE_LEN`]).
 pub(crate) fn fits(msg: &[u8]) -> bool {
+    if msg.len() > wire::MAX_MESSAGE_LEN {
+        return false;
+    }
     match wire::msg_type(msg) {
         Some(t) if wire::type_name(t).is_some() => wire::fields_len(t, &msg[2..]).is_ok_and(|n| n <= msg.len() - 2),
         _ => false,
@@ -77,6 +81,9 @@ fn known_chain(hash: &[u8]) -> bool {
 /// `node_announcement` whose fields fill it exactly; chain hashes must be a known network's and public
 /// keys must start with 02 or 03.
 pub fn infer_type(body: &[u8]) -> Option<u16> {
+    if body.len() + 2 > wire::MAX_MESSAGE_LEN {
+        return None;
+    }
     let len_of = |t| wire::fields_len(t, body).ok();
     if let Some(n) = len_of(wire::CHANNEL_UPDATE)
         && known_chain(&body[64..96])
@@ -164,7 +171,8 @@ fn candidates(buf: &[u8], whole: bool) -> Vec<Reframed<'_>> {
 }
 
 /// Re-frames one stored blob (a whole `raw_gossip` value) of any shape in the module table into its
-/// type-prefixed message. `None` when no shape explains all of its bytes.
+/// type-prefixed message. `None` when no shape explains all of its bytes (a message longer than BOLT #1
+/// allows is never explained: callers check [`oversized`] first to say so).
 pub fn reframe(blob: &[u8]) -> Option<Reframed<'_>> {
     candidates(blob, true).into_iter().find(|c| c.len == blob.len())
 }
@@ -175,9 +183,28 @@ pub fn reframe(blob: &[u8]) -> Option<Reframed<'_>> {
 /// envelope, or `buf` ends inside one (the caller tells which by whether more input may come).
 pub fn next_in_stream(buf: &[u8]) -> Option<Reframed<'_>> {
     let all = candidates(buf, false);
-    let followed = |c: &Reframed<'_>| c.len == buf.len() || !candidates(&buf[c.len..], false).is_empty();
+    let followed = |c: &Reframed<'_>| {
+        let rest = &buf[c.len..];
+        rest.is_empty() || !candidates(rest, false).is_empty() || oversized_in_stream(rest).is_some()
+    };
     let best = all.iter().position(followed)?;
     all.into_iter().nth(best)
+}
+
+/// Why a whole blob is too long to be the envelope of a message BOLT #1 allows, if it is.
+pub fn oversized(blob: &[u8]) -> Option<String> {
+    (blob.len() > wire::MAX_ENVELOPE_LEN).then(|| wire::too_long(blob.len() as u64))
+}
+
+/// A CompactSize length at the start of a stream that announces a message longer than BOLT #1 allows,
+/// followed by a known type (so the bytes are an envelope, not garbage): the reason and the bytes the
+/// envelope claims (to skip them without reading them).
+pub fn oversized_in_stream(buf: &[u8]) -> Option<(String, u64)> {
+    let (v, n) = read_compact_size(buf, false)?;
+    let t = wire::msg_type(&buf[n..])?;
+    wire::type_name(t)?;
+    let msg_len = v.saturating_add(2);
+    (msg_len > wire::MAX_MESSAGE_LEN as u64).then(|| (wire::too_long(msg_len), msg_len.saturating_add(n as u64)))
 }
 
 /// Writes the canonical envelope of each message (the framing [`reframe`] calls `Canonical`).

@@ -9,7 +9,8 @@
 //! | `ln.channel_dying` | `gossip_id` | `BLOCKxTXxOUT` | the input's timestamp |
 //! | `ln.problem.node` / `ln.problem.channel` | sha256(`"problem"` ‖ raw) | scid or node id when readable | — |
 //!
-//! `payload` is the raw type-prefixed message; `data` is the decoded message (see
+//! `payload` is the raw type-prefixed message (empty for problems, whose `data.raw_hex` is their one copy
+//! of it); `data` is the decoded message (see
 //! [`gossip`](super::gossip), with `raw_hex`). A 4101 carries only a capacity, so two channels of the same
 //! size have the same bytes: its id therefore includes the announcement it belongs to, and its `data`
 //! names that channel (`short_channel_id`).
@@ -170,7 +171,8 @@ pub fn problem(raw: &[u8], error: &VerifyError, origin: &Origin, collector: &str
             key,
             occurred_at: origin.timestamp.map(secs),
             position: Some(origin.position.clone()),
-            payload: raw.to_vec(),
+            // One copy of the message: `data.raw_hex` (what subscriptions and the API show).
+            payload: Vec::new(),
             data: json!({"reason": code, "detail": detail, "raw_hex": raw_hex, "collector": collector}),
             tenant: None,
             retracts: None,

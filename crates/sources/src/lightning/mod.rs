@@ -7,6 +7,7 @@
 //! - [`verify`]: chain and signature checks, and batches verified on all cores; [`network`]: the
 //!   configured chain.
 //! - [`id`]: ln-history's canonical `raw_gossip` framing and `gossip_id`.
+//! - [`known`]: the verified channels kept in meta entries, so that a restart need not read the log.
 //! - [`envelope`]: the canonical and the historic mis-framed envelopes, re-framed.
 //! - [`formats`]: `gossip_store`, GSP, CompactSize-stream and hex-lines layouts, format detection, CRC;
 //!   [`reader`]: the incremental reader.
@@ -28,6 +29,7 @@ pub mod generate;
 pub mod gossip;
 pub mod graph;
 pub mod id;
+pub mod known;
 pub mod network;
 pub mod pipeline;
 pub mod reader;

@@ -10,16 +10,18 @@
 //! ([`Pipeline::new`]'s `capacity`, 100,000 by default); when the announcement arrives (in any later batch,
 //! from any input of the source), they are verified and emitted under the observer that saw them. When
 //! the queue is full the oldest waiting update is dropped as an `unknown_channel` problem, and
-//! [`Pipeline::flush_waiting`] does the same for every waiting update (end of an import, shutdown). The
-//! queue does not survive a restart; the verifier's known channels do: [`Pipeline::restore`] rebuilds
-//! them from the store's `ln.channel_announcement` events.
+//! [`Pipeline::flush_waiting`] does the same for every waiting update (end of an import). A source
+//! instead hands the queue over at shutdown ([`Pipeline::take_waiting`]) to keep it in the store, and
+//! puts it back at start ([`Pipeline::restore_waiting`]). The verifier's known channels survive
+//! restarts: [`Pipeline::restore`] loads them from the meta entries the node's graph keeper keeps
+//! ([`known`](super::known)) and reads only the log after them.
 
 use super::events::{self, KIND_CHANNEL_ANNOUNCEMENT, Origin, Problem};
 use super::gossip::{Gossip, ShortChannelId};
 use super::verify::{ChannelKeys, Network, Verifier, VerifyError, par_map};
-use super::{decode, gossip_id};
+use super::{decode, gossip_id, known};
 use bitcoin::secp256k1::PublicKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use tributary_core::store::{AppendBatch, Checkpoint};
 use tributary_core::{EventId, NewEvent, Reject, Store, StoreError, Timestamp};
@@ -29,6 +31,23 @@ type Announced = Option<(EventId, ShortChannelId)>;
 
 /// Default bound of the queue of updates waiting for their announcement.
 pub const DEFAULT_WAITING: usize = 100_000;
+/// Upper bound of the queue of updates waiting for their announcement.
+pub const MAX_WAITING: usize = 1_000_000;
+
+/// A waiting update as it is kept across a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingRecord {
+    /// The type-prefixed `channel_update`, hex.
+    pub raw_hex: String,
+    /// Where it was read.
+    pub position: String,
+    /// The input's timestamp.
+    pub timestamp: Option<u32>,
+    /// Who saw it.
+    pub observer: String,
+    /// When (Unix microseconds).
+    pub seen_at: i64,
+}
 
 /// Counters of everything a pipeline processed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -198,11 +217,26 @@ impl Pipeline {
     }
 
     /// Makes the channels of every stored `ln.channel_announcement` of this network known again, so that
-    /// their updates verify after a restart. Reads the whole log (announcements were verified when stored,
-    /// unless imported with `--no-verify`). Returns how many channels are known.
+    /// their updates verify after a restart (announcements were verified when stored, unless imported
+    /// with `--no-verify`): from the [`known`](super::known) chunks, then the log after them; the whole
+    /// log when there are none or they cannot be read. Returns how many channels are known.
     pub async fn restore(&mut self, store: &dyn Store) -> Result<usize, StoreError> {
         let network = self.verifier.network();
         let mut from = 1;
+        if let Some(progress) = store.get_meta(known::KNOWN_CHANNELS_KEY).await? {
+            match known::parse_progress(&progress) {
+                Some((seq, chunks)) => match self.load_known(store, chunks).await? {
+                    Ok(()) => from = seq + 1,
+                    Err(reason) => {
+                        tracing::warn!(%reason, "the known channels kept in the store cannot be read; reading the whole log instead");
+                        self.verifier = Verifier::new(network);
+                    }
+                },
+                None => {
+                    tracing::warn!(value = %progress, "the known-channels entry cannot be read; reading the whole log instead")
+                }
+            }
+        }
         loop {
             let page = store.read_from(from, 4096).await?;
             let Some(last) = page.last() else { break };
@@ -222,6 +256,38 @@ impl Pipeline {
             }
         }
         Ok(self.verifier.channel_count())
+    }
+
+    async fn load_known(&mut self, store: &dyn Store, chunks: u64) -> Result<Result<(), String>, StoreError> {
+        let chain = self.verifier.network().chain_hash();
+        let mut seen = 0u64;
+        for (key, text) in store.meta_prefix(known::KNOWN_CHUNK_PREFIX).await? {
+            let index = key[known::KNOWN_CHUNK_PREFIX.len()..].parse::<u64>().ok();
+            if index.is_none_or(|n| n >= chunks) {
+                continue;
+            }
+            let channels = match known::decode_chunk(&text) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(format!("{key}: {e}"))),
+            };
+            seen += 1;
+            for c in channels.into_iter().filter(|c| c.chain_hash == chain) {
+                if let (Ok(node_1), Ok(node_2)) = (
+                    PublicKey::from_slice(&c.node_ids[0]),
+                    PublicKey::from_slice(&c.node_ids[1]),
+                ) {
+                    self.verifier.add_channel(ChannelKeys {
+                        short_channel_id: c.short_channel_id,
+                        node_1,
+                        node_2,
+                    });
+                }
+            }
+        }
+        if seen != chunks {
+            return Ok(Err(format!("{chunks} chunks expected, {seen} found")));
+        }
+        Ok(Ok(()))
     }
 
     fn record_problem(&mut self, out: &mut Output, p: Problem, observer: &str, seen_at: Timestamp) {
@@ -353,7 +419,65 @@ impl Pipeline {
         self.record_problem(out, p, &w.observer, w.seen_at);
     }
 
-    /// Turns every waiting update into an `unknown_channel` problem (end of an import, shutdown).
+    /// Hands over every waiting update, oldest first, to be kept across a restart; the queue is then empty.
+    pub fn take_waiting(&mut self) -> Vec<WaitingRecord> {
+        self.stats.waiting = 0;
+        self.waiting
+            .drain()
+            .into_iter()
+            .filter_map(|w| {
+                Some(WaitingRecord {
+                    raw_hex: super::wire::to_hex(w.update.raw()?),
+                    position: w.origin.position,
+                    timestamp: w.origin.timestamp,
+                    observer: w.observer,
+                    seen_at: w.seen_at.0,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts back updates kept across a restart, oldest first: those whose channel is known now are
+    /// verified and emitted, the others wait again (the oldest become `unknown_channel` problems when the
+    /// queue is full). A record that no longer decodes as a channel update is dropped with a warning.
+    pub fn restore_waiting(&mut self, records: Vec<WaitingRecord>) -> Output {
+        let mut out = Output::default();
+        let mut ready = Vec::new();
+        for r in records {
+            let update = match hex::decode(&r.raw_hex).ok().map(|raw| decode(&raw)) {
+                Some(Ok(g @ Gossip::ChannelUpdate(_))) => g,
+                _ => {
+                    tracing::warn!(position = %r.position, "a kept waiting update does not decode as a channel_update; dropped");
+                    continue;
+                }
+            };
+            let scid = update.short_channel_id().expect("a channel update has a channel");
+            let w = Waiting {
+                serial: 0,
+                update,
+                origin: Origin {
+                    position: r.position,
+                    timestamp: r.timestamp,
+                },
+                observer: r.observer,
+                seen_at: Timestamp(r.seen_at),
+            };
+            if self.verifier.channel(scid).is_some() {
+                ready.push(w);
+            } else {
+                for d in self.waiting.push(scid, w) {
+                    self.drop_waiting(&mut out, d);
+                }
+            }
+        }
+        if !ready.is_empty() {
+            self.release(&mut out, ready);
+        }
+        self.stats.waiting = self.waiting.len as u64;
+        out
+    }
+
+    /// Turns every waiting update into an `unknown_channel` problem (end of an import).
     pub fn flush_waiting(&mut self) -> Output {
         let mut out = Output::default();
         for w in self.waiting.drain() {

@@ -1,11 +1,21 @@
 //! The incremental reader behind [`formats`](super::formats): fed the input from its checkpoint on, it
 //! yields complete records only, steps over damaged ones, and keeps its offset as the checkpoint. The
 //! byte layouts are in [`formats`](super::formats).
+//!
+//! Size limit (BOLT #1): no message is longer than [`wire::MAX_MESSAGE_LEN`]. A GSP or compact record
+//! whose length prefix announces more is an error that is stepped over by its announced length without
+//! reading it, so after such an error [`Reader::offset`] may lie beyond the bytes given: the caller seeks
+//! there. A hex line longer than [`MAX_HEX_LINE`] is an error as soon as that many bytes have no newline,
+//! and the rest of the line is then discarded as it comes. So the reader never needs more than about
+//! [`MAX_HEX_LINE`] bytes of input at once to make progress.
 
 use super::envelope::{self, Framing};
 use super::formats::{FLAG_DELETED, Format, FormatError, GSP_HEADER, ReadStats, Record, STORE_HEADER_LEN, crc32c};
 use super::wire;
 use std::borrow::Cow;
+
+/// The longest hex line read: two hex digits per byte of the longest envelope, plus 1 KiB of whitespace.
+pub const MAX_HEX_LINE: usize = 2 * wire::MAX_ENVELOPE_LEN + 1024;
 
 /// An incremental reader: feed it the input from [`Reader::offset`] on.
 #[derive(Clone, Debug)]
@@ -14,6 +24,8 @@ pub struct Reader {
     offset: u64,
     line: u64,
     header_done: bool,
+    /// Inside a hex line that was too long: discard up to its newline.
+    skip_line: bool,
     /// The `gossip_store` version byte, once read.
     pub store_version: Option<u8>,
     /// What was read so far.
@@ -34,6 +46,7 @@ impl Reader {
             offset,
             line,
             header_done: offset > 0,
+            skip_line: false,
             store_version: None,
             stats: ReadStats::default(),
         }
@@ -54,7 +67,8 @@ impl Reader {
 
     /// The next record from `buf` (the input from [`Reader::offset`] on). `Ok(None)`: `buf` holds no
     /// complete record; with `eof` (no more input will come) leftover bytes are then
-    /// [`FormatError::Truncated`], and the reader moves past them.
+    /// [`FormatError::Truncated`], and the reader moves past them. After an error the offset may be
+    /// beyond the end of `buf` (an oversized record stepped over): continue from [`Reader::offset`].
     pub fn next<'a>(&mut self, buf: &'a [u8], eof: bool) -> Result<Option<Record<'a>>, FormatError> {
         let mut at = 0usize;
         if !self.header_done {
@@ -92,7 +106,7 @@ impl Reader {
                     self.offset += used as u64;
                 }
                 Step::Error(e, used) => {
-                    self.offset += used as u64;
+                    self.offset = self.offset.saturating_add(used);
                     self.stats.errors += 1;
                     return Err(e);
                 }
@@ -158,7 +172,7 @@ impl Reader {
                     expected: crc,
                     computed,
                 },
-                used,
+                used as u64,
             );
         }
         if msg.len() < 2 {
@@ -179,13 +193,19 @@ impl Reader {
             return Step::NeedMore;
         }
         let mut incomplete = false;
+        let mut oversized = None;
         for big_endian in [true, false] {
             let Some((len, n)) = wire::read_compact_size(buf, big_endian) else {
                 incomplete = true;
                 continue;
             };
-            let end = usize::try_from(len).ok().and_then(|l| l.checked_add(n));
-            let Some(msg) = end.and_then(|e| buf.get(n..e)) else {
+            if len > wire::MAX_MESSAGE_LEN as u64 {
+                // Never buffered: a message BOLT #1 allows is not that long.
+                oversized.get_or_insert((len, n));
+                continue;
+            }
+            let end = len as usize + n;
+            let Some(msg) = buf.get(n..end) else {
                 incomplete = true;
                 continue;
             };
@@ -200,6 +220,20 @@ impl Reader {
         }
         if incomplete {
             return Step::NeedMore;
+        }
+        if let Some((len, n)) = oversized {
+            // The big-endian reading (GSP's own) says how far the record goes.
+            return Step::Error(
+                FormatError::Skipped {
+                    format: Format::Gsp,
+                    position: format!("offset {}", self.offset),
+                    reason: format!(
+                        "{}; skipped by its length prefix without reading it",
+                        wire::too_long(len)
+                    ),
+                },
+                len.saturating_add(n as u64),
+            );
         }
         Step::Error(
             FormatError::Corrupt {
@@ -217,25 +251,71 @@ impl Reader {
         }
         match envelope::next_in_stream(buf) {
             Some(r) => Step::Yield(record(r.msg, Some(r.framing)), r.len),
-            None if !eof && buf.len() < 70_000 => Step::NeedMore,
-            None => Step::Error(
-                FormatError::Corrupt {
-                    format: Format::Compact,
-                    offset: self.offset,
-                    reason: "no envelope shape frames a known gossip message here".into(),
-                },
-                0,
-            ),
+            None => {
+                if let Some((reason, used)) = envelope::oversized_in_stream(buf) {
+                    return Step::Error(
+                        FormatError::Skipped {
+                            format: Format::Compact,
+                            position: format!("offset {}", self.offset),
+                            reason: format!("{reason}; skipped by its length prefix without reading it"),
+                        },
+                        used,
+                    );
+                }
+                if !eof && buf.len() < wire::MAX_ENVELOPE_LEN + 4096 {
+                    return Step::NeedMore;
+                }
+                Step::Error(
+                    FormatError::Corrupt {
+                        format: Format::Compact,
+                        offset: self.offset,
+                        reason: "no envelope shape frames a known gossip message here".into(),
+                    },
+                    0,
+                )
+            }
         }
     }
 
     fn hex_line<'a>(&mut self, buf: &'a [u8], eof: bool) -> Step<'a> {
-        let (line, used) = match buf.iter().position(|b| *b == b'\n') {
+        let newline = buf.iter().position(|b| *b == b'\n');
+        if self.skip_line {
+            // The rest of a line already reported as too long.
+            return match newline {
+                Some(i) => {
+                    self.skip_line = false;
+                    Step::Skip(i + 1)
+                }
+                None if buf.is_empty() => Step::NeedMore,
+                None => Step::Skip(buf.len()),
+            };
+        }
+        let (line, used) = match newline {
             Some(i) => (&buf[..i], i + 1),
+            None if buf.len() > MAX_HEX_LINE => {
+                // No newline in sight: report the line now and discard the rest as it comes.
+                self.line += 1;
+                self.skip_line = true;
+                return self.skipped(
+                    format!(
+                        "line longer than {MAX_HEX_LINE} characters (2 hex digits per byte of the longest message BOLT #1 allows); skipped"
+                    ),
+                    buf.len(),
+                );
+            }
             None if eof && !buf.is_empty() => (buf, buf.len()),
             None => return Step::NeedMore,
         };
         self.line += 1;
+        if line.len() > MAX_HEX_LINE {
+            return self.skipped(
+                format!(
+                    "line of {} characters is longer than {MAX_HEX_LINE} (2 hex digits per byte of the longest message BOLT #1 allows); skipped",
+                    line.len()
+                ),
+                used,
+            );
+        }
         let text = line.trim_ascii();
         if text.is_empty() || text.starts_with(b"#") {
             return Step::Skip(used);
@@ -244,6 +324,9 @@ impl Reader {
             Ok(b) => b,
             Err(e) => return self.skipped(format!("not hex: {e}"), used),
         };
+        if let Some(reason) = envelope::oversized(&bytes) {
+            return self.skipped(reason, used);
+        }
         match envelope::reframe(&bytes) {
             Some(r) => {
                 let framing = r.framing;
@@ -271,7 +354,7 @@ impl Reader {
                 position,
                 reason,
             },
-            used,
+            used as u64,
         )
     }
 }
@@ -291,6 +374,7 @@ fn record(msg: Cow<'_, [u8]>, framing: Option<Framing>) -> Record<'_> {
 enum Step<'a> {
     Yield(Record<'a>, usize),
     Skip(usize),
-    Error(FormatError, usize),
+    /// An error, and the bytes to step over (possibly more than the buffer holds).
+    Error(FormatError, u64),
     NeedMore,
 }

@@ -47,6 +47,17 @@ pub const CHANNEL_DYING: u16 = 4106;
 /// Core Lightning `gossip_store_uuid` (store v16): the store generation.
 pub const GOSSIP_STORE_UUID: u16 = 4107;
 
+/// The longest message BOLT #1 allows, its 2-byte type included: 65,535 bytes (the transport's length
+/// field is a u16). Every framing refuses longer messages before reading them.
+pub const MAX_MESSAGE_LEN: usize = 65_535;
+/// The longest envelope of a [`MAX_MESSAGE_LEN`] message: a 9-byte CompactSize in front of it.
+pub const MAX_ENVELOPE_LEN: usize = MAX_MESSAGE_LEN + 9;
+
+/// The reason given for a message longer than [`MAX_MESSAGE_LEN`].
+pub fn too_long(len: u64) -> String {
+    format!("a {len}-byte message is longer than BOLT #1 allows (65,535 bytes, type included)")
+}
+
 /// Body length of a `channel_update` without `htlc_maximum_msat` or trailing data.
 pub const CHANNEL_UPDATE_BASE_LEN: usize = 128;
 /// Offset of `message_flags` in a `channel_update` body.

@@ -33,10 +33,14 @@ pub struct LightningSourceConfig {
     /// How often to look for new records at the end of `gossip_store`, in milliseconds. Default 200.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
-    /// At most this many channel updates wait for their channel's announcement. Default 100,000.
+    /// At most this many channel updates wait for their channel's announcement (kept across a graceful
+    /// restart). Default 100,000, at most 1,000,000.
     #[serde(default = "default_waiting")]
     pub max_waiting_updates: usize,
 }
+
+/// Upper bound of `batch_messages`.
+pub const MAX_BATCH: usize = 100_000;
 
 fn default_batch() -> usize {
     1000
@@ -74,8 +78,18 @@ impl LightningSourceConfig {
         if self.gossip_store.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             errors.push(("gossip_store".into(), "expected a file path".into()));
         }
-        if self.batch_messages == 0 {
-            errors.push(("batch_messages".into(), "expected a positive number".into()));
+        if self.batch_messages == 0 || self.batch_messages > MAX_BATCH {
+            errors.push((
+                "batch_messages".into(),
+                format!("expected 1 to {MAX_BATCH}, got {}", self.batch_messages),
+            ));
+        }
+        let max_waiting = crate::lightning::pipeline::MAX_WAITING;
+        if self.max_waiting_updates == 0 || self.max_waiting_updates > max_waiting {
+            errors.push((
+                "max_waiting_updates".into(),
+                format!("expected 1 to {max_waiting}, got {}", self.max_waiting_updates),
+            ));
         }
         errors
     }

@@ -77,7 +77,11 @@ impl Source for LightningSource {
         let c = &self.config;
         let mut pipeline = Pipeline::new(c.network, true, c.max_waiting_updates);
         let known = pipeline.restore(cx.store.as_ref()).await.map_err(store_err(&cx))?;
-        tracing::info!(source = %cx.name, network = %c.network, known_channels = known, "lightning source starting");
+        let kept = super::waiting::load(&cx).await?;
+        let kept_count = kept.len();
+        let restored = pipeline.restore_waiting(kept);
+        append(&cx, restored, Vec::new(), None).await?;
+        tracing::info!(source = %cx.name, network = %c.network, known_channels = known, waiting = pipeline.stats.waiting, kept_waiting = kept_count, "lightning source starting");
         let pipeline: Shared = Arc::new(Mutex::new(pipeline));
         // Inputs stop together: a failing one cancels its siblings, never the node's other sources.
         let local = SourceContext {
@@ -113,10 +117,16 @@ impl Source for LightningSource {
                 local.shutdown.cancel();
             }
         }
-        // Nothing silently disappears: updates still waiting for their channel become problems.
-        let flushed = pipeline.lock().expect("pipeline lock").flush_waiting();
-        if !flushed.rejects.is_empty() {
-            append(&cx, flushed, Vec::new(), None).await?;
+        // Nothing silently disappears: updates still waiting for their channel are kept for the next start.
+        let waiting = pipeline.lock().expect("pipeline lock").take_waiting();
+        if !waiting.is_empty() {
+            tracing::info!(source = %cx.name, waiting = waiting.len(), "keeping the updates that wait for their announcement");
+            if let Err(error) = super::waiting::persist(&cx, &waiting).await {
+                if result.is_ok() {
+                    return Err(error);
+                }
+                tracing::error!(source = %cx.name, %error, "the waiting updates could not be kept");
+            }
         }
         result
     }

@@ -3,13 +3,17 @@
 //! "parsed"}` (`raw_gossip_hex` is accepted for `raw_hex`). Only `raw_hex` is trusted: it is re-framed
 //! ([`envelope::reframe`](crate::lightning::envelope::reframe)), decoded and verified like any input;
 //! `parsed` is ignored.
+//!
+//! Sizes: a message longer than [`zmtp::MAX_FRAME`] (1 MiB) is read past without being buffered, and a
+//! `raw_hex` longer than the longest envelope BOLT #1 allows (65,535-byte message) is refused before it
+//! is decoded; both are rejects (`malformed`) that never stop the collector.
 
 use super::task::{Shared, ingest};
-use crate::lightning::envelope;
+use super::zmtp::{self, Received};
 use crate::lightning::events::Origin;
+use crate::lightning::{envelope, wire};
 use std::time::Duration;
 use tributary_core::{Reject, SourceContext, SourceError, Timestamp};
-use zeromq::{Socket, SocketRecv, SubSocket, ZmqMessage};
 
 /// One message of the plugin: the type-prefixed gossip, its collector and its timestamp.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +34,15 @@ pub fn parse_plugin_event(json: &[u8]) -> Result<PluginMessage, String> {
         .or_else(|| v.get("raw_gossip_hex"))
         .and_then(|h| h.as_str())
         .ok_or("no raw_hex")?;
-    let bytes = hex::decode(raw_hex.trim()).map_err(|e| format!("raw_hex is not hex: {e}"))?;
+    let raw_hex = raw_hex.trim();
+    if raw_hex.len() > 2 * wire::MAX_ENVELOPE_LEN {
+        return Err(format!(
+            "raw_hex: {} hex digits; {}",
+            raw_hex.len(),
+            wire::too_long(raw_hex.len() as u64 / 2)
+        ));
+    }
+    let bytes = hex::decode(raw_hex).map_err(|e| format!("raw_hex is not hex: {e}"))?;
     let msg = envelope::reframe(&bytes)
         .map(|r| r.msg.into_owned())
         .ok_or("raw_hex: no envelope shape frames a known gossip message")?;
@@ -51,13 +63,6 @@ pub fn parse_plugin_event(json: &[u8]) -> Result<PluginMessage, String> {
 /// Messages of one observer, with where they came from.
 type Items = Vec<(Vec<u8>, Origin)>;
 
-async fn connect(endpoint: &str) -> Result<SubSocket, zeromq::ZmqError> {
-    let mut s = SubSocket::new();
-    s.connect(endpoint).await?;
-    s.subscribe("").await?;
-    Ok(s)
-}
-
 /// Subscribes to one collector until shutdown, reconnecting with exponential backoff (0.1 s to 30 s).
 pub(crate) async fn collect(
     cx: SourceContext,
@@ -70,7 +75,7 @@ pub(crate) async fn collect(
     loop {
         let sock = tokio::select! {
             _ = cx.shutdown.cancelled() => return Ok(()),
-            s = connect(&endpoint) => s,
+            s = zmtp::subscribe(&endpoint) => s,
         };
         let mut sock = match sock {
             Ok(s) => {
@@ -92,10 +97,14 @@ pub(crate) async fn collect(
                 _ = cx.shutdown.cancelled() => return Ok(()),
                 m = sock.recv() => m,
             };
-            let mut frames: Vec<ZmqMessage> = match first {
-                Ok(m) => vec![m],
-                Err(error) => {
+            let mut frames: Vec<Received> = match first {
+                Some(Ok(m)) => vec![m],
+                Some(Err(error)) => {
                     tracing::warn!(source = %cx.name, %endpoint, %error, "collector connection lost; reconnecting");
+                    break;
+                }
+                None => {
+                    tracing::warn!(source = %cx.name, %endpoint, "collector connection closed; reconnecting");
                     break;
                 }
             };
@@ -103,7 +112,8 @@ pub(crate) async fn collect(
             // Gather what else is already there, up to one batch.
             while frames.len() < batch {
                 match tokio::time::timeout(Duration::from_millis(20), sock.recv()).await {
-                    Ok(Ok(m)) => frames.push(m),
+                    Ok(Some(Ok(m))) => frames.push(m),
+                    // An error comes back on the next recv (the channel keeps it): handled above.
                     _ => break,
                 }
             }
@@ -112,7 +122,23 @@ pub(crate) async fn collect(
             for m in frames {
                 received += 1;
                 let position = format!("{endpoint} #{received}");
-                let json = m.get(m.len().saturating_sub(1)).map(|b| b.to_vec()).unwrap_or_default();
+                let json = match m {
+                    Received::Message(mut frames) => frames.pop().unwrap_or_default(),
+                    Received::Oversized { announced } => {
+                        let reason = format!(
+                            "malformed: a {announced}-byte collector message is longer than {} bytes (1 MiB, the limit of one plugin message); read past without keeping it",
+                            zmtp::MAX_FRAME
+                        );
+                        tracing::warn!(source = %cx.name, %endpoint, %reason, "collector message skipped and kept as a reject");
+                        rejects.push(Reject {
+                            position,
+                            reason,
+                            excerpt: String::new(),
+                            at: Timestamp::now(),
+                        });
+                        continue;
+                    }
+                };
                 match parse_plugin_event(&json) {
                     Ok(p) => {
                         let observer = p.sender.unwrap_or_else(|| endpoint.clone());
@@ -158,5 +184,9 @@ mod tests {
         assert!(parse_plugin_event(ok).unwrap_err().contains("no envelope"));
         assert!(parse_plugin_event(b"{}").unwrap_err().contains("no raw_hex"));
         assert!(parse_plugin_event(b"nope").unwrap_err().contains("not JSON"));
+        // Longer than a message BOLT #1 allows: refused before decoding, saying why.
+        let long = format!(r#"{{"raw_hex":"{}"}}"#, "00".repeat(70_000));
+        let err = parse_plugin_event(long.as_bytes()).unwrap_err();
+        assert!(err.contains("140000 hex digits") && err.contains("65,535"), "{err}");
     }
 }

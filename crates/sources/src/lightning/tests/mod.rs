@@ -3,6 +3,8 @@
 mod files;
 mod generated;
 mod graph_time;
+mod graph_view;
+mod limits;
 mod pipeline;
 mod python;
 mod real_data;

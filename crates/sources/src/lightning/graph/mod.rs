@@ -17,18 +17,25 @@
 //!
 //! A snapshot lists the announced channels open at T, each with the latest update per direction at T,
 //! and the latest node announcement at T of every node with an open channel.
+//!
+//! - [`view`]: the queries (snapshots, channels, nodes, diffs), over one graph or several merged on the
+//!   fly ([`GraphView`]: one graph per source, combined per request for a caller who sees several).
+//! - [`codec`]: the graph as bytes, for the snapshot the node keeps on disk.
+
+pub mod codec;
+pub mod view;
 
 use super::gossip::{Gossip, ShortChannelId};
-use super::id::write_raw_gossip;
 pub use super::snapshot::{ChannelState, DirectionState, GraphDiff, NodeState, Snapshot, UpdateChange};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+pub use view::GraphView;
 
-type Raw = Arc<[u8]>;
+pub(crate) type Raw = Arc<[u8]>;
 
 /// Versions of one thing, by their own timestamp.
-type Versions = BTreeMap<u32, Raw>;
+pub(crate) type Versions = BTreeMap<u32, Raw>;
 
 /// Inserts keeping the greater bytes on a timestamp tie. Returns whether something changed.
 fn insert_version(v: &mut Versions, at: u32, raw: &[u8]) -> Applied {
@@ -42,31 +49,64 @@ fn insert_version(v: &mut Versions, at: u32, raw: &[u8]) -> Applied {
     }
 }
 
-fn at_or_before(v: &Versions, at: u32) -> Option<InForce<'_>> {
-    let (&from, raw) = v.range(..=at).next_back()?;
-    let until = v.range(from + 1..).next().map(|(t, _)| *t);
-    Some((from, raw, until))
+/// Merges `from` into `into` by the same rule as [`insert_version`].
+pub(crate) fn merge_versions(into: &mut Versions, from: &Versions) {
+    for (at, raw) in from {
+        insert_version(into, *at, raw);
+    }
 }
 
-#[derive(Debug, Default)]
-struct Channel {
-    announcement: Option<Raw>,
-    node_ids: Option<[[u8; 33]; 2]>,
-    first_seen: Option<u32>,
-    capacity_sat: Option<u64>,
-    closed_at: Option<u32>,
-    updates: [Versions; 2],
+pub(crate) fn at_or_before(v: &Versions, at: u32) -> Option<InForce> {
+    let (&from, raw) = v.range(..=at).next_back()?;
+    let until = v.range(from + 1..).next().map(|(t, _)| *t);
+    Some((from, raw.clone(), until))
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Channel {
+    pub(crate) announcement: Option<Raw>,
+    pub(crate) node_ids: Option<[[u8; 33]; 2]>,
+    pub(crate) first_seen: Option<u32>,
+    pub(crate) capacity_sat: Option<u64>,
+    pub(crate) closed_at: Option<u32>,
+    pub(crate) updates: [Versions; 2],
 }
 
 impl Channel {
-    fn opened_at(&self) -> Option<u32> {
+    /// Merges another graph's record of the same channel: the greater announcement bytes, the earliest
+    /// first sighting and closing, a known capacity, every update (ties: greater bytes).
+    pub(crate) fn merge(&mut self, other: &Channel) {
+        match (&self.announcement, &other.announcement) {
+            (Some(a), Some(b)) if **b > **a => {
+                self.announcement = other.announcement.clone();
+                self.node_ids = other.node_ids;
+            }
+            (None, Some(_)) => {
+                self.announcement = other.announcement.clone();
+                self.node_ids = other.node_ids;
+            }
+            _ => {}
+        }
+        let min = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.first_seen = min(self.first_seen, other.first_seen);
+        self.closed_at = min(self.closed_at, other.closed_at);
+        self.capacity_sat = self.capacity_sat.or(other.capacity_sat);
+        for d in 0..2 {
+            merge_versions(&mut self.updates[d], &other.updates[d]);
+        }
+    }
+
+    pub(crate) fn opened_at(&self) -> Option<u32> {
         let first_update = self.updates.iter().filter_map(|v| v.keys().next()).min();
         match (self.first_seen, first_update) {
             (Some(a), Some(b)) => Some(a.min(*b)),
             (a, b) => a.or(b.copied()),
         }
     }
-    fn open_at(&self, at: u32) -> bool {
+    pub(crate) fn open_at(&self, at: u32) -> bool {
         self.announcement.is_some()
             && self.opened_at().is_some_and(|o| o <= at)
             && self.closed_at.is_none_or(|c| at < c)
@@ -92,28 +132,15 @@ pub enum Applied {
 }
 
 /// The graph's history.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Graph {
-    channels: HashMap<ShortChannelId, Channel>,
-    nodes: HashMap<[u8; 33], Versions>,
-    last_announced: Option<ShortChannelId>,
+    pub(crate) channels: HashMap<ShortChannelId, Channel>,
+    pub(crate) nodes: HashMap<[u8; 33], Versions>,
+    pub(crate) last_announced: Option<ShortChannelId>,
 }
 
 /// A version in force at T: its timestamp, its bytes, the next version's timestamp.
-type InForce<'a> = (u32, &'a Raw, Option<u32>);
-
-/// Raw selection of a snapshot: announcement, updates and node announcements in force at T.
-struct Selected<'a> {
-    channels: Vec<(ShortChannelId, &'a Channel, [Option<InForce<'a>>; 2])>,
-    nodes: Vec<([u8; 33], InForce<'a>)>,
-}
-
-fn decoded<T>(raw: &[u8], pick: impl Fn(Gossip) -> Option<T>) -> T {
-    super::decode::decode(raw)
-        .ok()
-        .and_then(pick)
-        .expect("the graph keeps only messages that decoded")
-}
+pub(crate) type InForce = (u32, Raw, Option<u32>);
 
 impl Graph {
     /// An empty graph.
@@ -186,142 +213,33 @@ impl Graph {
             .collect()
     }
 
-    fn select(&self, at: u32) -> Selected<'_> {
-        let mut channels: Vec<_> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.open_at(at))
-            .map(|(s, c)| (*s, c, [0, 1].map(|d| at_or_before(&c.updates[d], at))))
-            .collect();
-        channels.sort_unstable_by_key(|(s, ..)| *s);
-        let ids: BTreeSet<[u8; 33]> = channels
-            .iter()
-            .flat_map(|(_, c, _)| c.node_ids.into_iter().flatten())
-            .collect();
-        let nodes = ids
-            .into_iter()
-            .filter_map(|id| Some((id, at_or_before(self.nodes.get(&id)?, at)?)))
-            .collect();
-        Selected { channels, nodes }
-    }
-
-    fn channel_state(&self, scid: ShortChannelId, c: &Channel, at: u32) -> Option<ChannelState> {
-        let announcement = decoded(c.announcement.as_ref()?, |g| match g {
-            Gossip::ChannelAnnouncement(m) => Some(m),
-            _ => None,
-        });
-        let dir = |d: usize| {
-            at_or_before(&c.updates[d], at).map(|(from, raw, until)| DirectionState {
-                update: decoded(raw, |g| match g {
-                    Gossip::ChannelUpdate(m) => Some(m),
-                    _ => None,
-                }),
-                valid_from: from,
-                valid_until: until,
-            })
-        };
-        Some(ChannelState {
-            short_channel_id: scid,
-            open: c.open_at(at),
-            opened_at: c.opened_at(),
-            closed_at: c.closed_at,
-            capacity_sat: c.capacity_sat,
-            announcement: *announcement,
-            updates: [dir(0), dir(1)],
-        })
-    }
-
-    fn node_state((from, raw, until): InForce<'_>) -> NodeState {
-        NodeState {
-            announcement: decoded(raw, |g| match g {
-                Gossip::NodeAnnouncement(m) => Some(m),
-                _ => None,
-            }),
-            valid_from: from,
-            valid_until: until,
-        }
+    /// The queries over this graph alone.
+    pub fn view(&self) -> GraphView<'_> {
+        GraphView::new(vec![self])
     }
 
     /// The graph at `at`: open channels with their latest update per direction, and their nodes.
     pub fn snapshot(&self, at: u32) -> Snapshot {
-        let sel = self.select(at);
-        Snapshot {
-            at,
-            channels: sel
-                .channels
-                .iter()
-                .filter_map(|(s, c, _)| self.channel_state(*s, c, at))
-                .collect(),
-            nodes: sel.nodes.into_iter().map(|(_, v)| Self::node_state(v)).collect(),
-        }
+        self.view().snapshot(at)
     }
 
-    /// The same snapshot as concatenated canonical `raw_gossip` envelopes (what ln-history's snapshot
-    /// endpoint serves): per channel its announcement then its updates (direction 0, 1), then the nodes.
+    /// The same snapshot as concatenated canonical `raw_gossip` envelopes (see [`GraphView::snapshot_raw`]).
     pub fn snapshot_raw(&self, at: u32) -> Vec<u8> {
-        let sel = self.select(at);
-        let mut out = Vec::new();
-        for (_, c, updates) in &sel.channels {
-            if let Some(a) = &c.announcement {
-                write_raw_gossip(a, &mut out);
-            }
-            for (_, raw, _) in updates.iter().flatten() {
-                write_raw_gossip(raw, &mut out);
-            }
-        }
-        for (_, (_, raw, _)) in &sel.nodes {
-            write_raw_gossip(raw, &mut out);
-        }
-        out
+        self.view().snapshot_raw(at)
     }
 
     /// A channel at `at` (also when closed or not yet open then), if its announcement is known.
     pub fn channel(&self, scid: ShortChannelId, at: u32) -> Option<ChannelState> {
-        self.channel_state(scid, self.channels.get(&scid)?, at)
+        self.view().channel(scid, at)
     }
 
     /// A node's latest announcement at `at`.
     pub fn node(&self, node_id: &[u8; 33], at: u32) -> Option<NodeState> {
-        at_or_before(self.nodes.get(node_id)?, at).map(Self::node_state)
+        self.view().node(node_id, at)
     }
 
     /// What changed between `from` and `to`.
     pub fn diff(&self, from: u32, to: u32) -> GraphDiff {
-        let (a, b) = (self.select(from), self.select(to));
-        let ts = |u: &Option<InForce<'_>>| u.map(|(t, _, _)| t);
-        let before: BTreeMap<_, _> = a.channels.iter().map(|(s, _, u)| (*s, u)).collect();
-        let after: BTreeMap<_, _> = b.channels.iter().map(|(s, _, u)| (*s, u)).collect();
-        let mut d = GraphDiff {
-            from,
-            to,
-            ..GraphDiff::default()
-        };
-        d.channels_opened = after.keys().filter(|s| !before.contains_key(s)).copied().collect();
-        d.channels_closed = before.keys().filter(|s| !after.contains_key(s)).copied().collect();
-        for (s, ub) in &after {
-            let Some(ua) = before.get(s) else { continue };
-            for dir in 0..2 {
-                let (x, y) = (&ua[dir], &ub[dir]);
-                if x.map(|v| v.1) != y.map(|v| v.1) {
-                    d.updates_changed.push(UpdateChange {
-                        short_channel_id: *s,
-                        direction: dir as u8,
-                        from_timestamp: ts(x),
-                        to_timestamp: ts(y),
-                    });
-                }
-            }
-        }
-        let na: BTreeMap<_, _> = a.nodes.iter().map(|(id, v)| (*id, v.1)).collect();
-        let nb: BTreeMap<_, _> = b.nodes.iter().map(|(id, v)| (*id, v.1)).collect();
-        for (id, raw) in &nb {
-            match na.get(id) {
-                None => d.nodes_added.push(hex::encode(id)),
-                Some(old) if old != raw => d.nodes_changed.push(hex::encode(id)),
-                _ => {}
-            }
-        }
-        d.nodes_removed = na.keys().filter(|id| !nb.contains_key(*id)).map(hex::encode).collect();
-        d
+        self.view().diff(from, to)
     }
 }
