@@ -215,6 +215,8 @@ impl GraphKeeper {
         let mut known = known::KnownWriter::load(store.as_ref()).await?;
         let mut next = graph_seq.min(known.seq()) + 1;
         self.applied.store(graph_seq, Ordering::Release);
+        // What the snapshot covers is applied: queries up to there need not wait for the first page.
+        self.seq_tx.send_replace(graph_seq);
         let (mut since_snapshot, mut last_snapshot, mut snapshot_seq) = (0u64, Instant::now(), graph_seq);
         loop {
             if shutdown.is_cancelled() {
