@@ -56,22 +56,29 @@ impl RunningNode {
 /// `tributary run`: serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let running = RunningNode::start(config).await?;
+    // Listen for signals before saying we listen: a SIGTERM right after the line is a graceful stop.
+    let signals = signals()?;
     println!("tributary listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, sources = running.node.config.sources.len(), subscriptions = running.node.subscription_list().len(), "node started");
-    wait_for_signal().await?;
+    wait_for_signal(signals).await;
     tracing::info!("shutting down: stopping sources, draining deliveries");
     running.stop().await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn signals() -> anyhow::Result<Signals> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok((term, int))
+}
+
+async fn wait_for_signal((mut term, mut int): Signals) {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    Ok(())
 }
