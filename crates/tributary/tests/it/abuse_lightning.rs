@@ -6,7 +6,7 @@
 //! channels (item 14). Each probe checks the node stays up, memory stays bounded and restarts.
 
 use crate::BIN;
-use crate::control::call;
+use crate::control::{call, tenant_key};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,14 +103,6 @@ async fn health_ok(node: &TestNode) -> bool {
         .send()
         .await
         .is_ok_and(|r| r.status().is_success())
-}
-
-async fn tenant_key(node: &TestNode, name: &str) -> String {
-    let (s, _) = call(node, "POST", "/v1/tenants", ADMIN_KEY, Some(json!({"name": name}))).await;
-    assert_eq!(s, 201);
-    let (s, key) = call(node, "POST", &format!("/v1/tenants/{name}/keys"), ADMIN_KEY, None).await;
-    assert_eq!(s, 201);
-    key["key"].as_str().unwrap().to_owned()
 }
 
 fn scids(graph: &Value) -> Vec<String> {

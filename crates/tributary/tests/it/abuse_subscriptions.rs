@@ -4,7 +4,7 @@
 //! header values are never shown; a node-wide bound holds deliveries in flight.
 
 use crate::SECRET;
-use crate::control::{call, config};
+use crate::control::{call, config, tenant_key};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tributary_core::Store;
@@ -14,14 +14,6 @@ const T: Duration = Duration::from_secs(20);
 
 fn webhook(url: &str) -> Value {
     json!({"type": "webhook", "url": url, "allow_private_networks": true})
-}
-
-async fn tenant_key(node: &TestNode, name: &str) -> String {
-    let (s, _) = call(node, "POST", "/v1/tenants", ADMIN_KEY, Some(json!({"name": name}))).await;
-    assert_eq!(s, 201);
-    let (s, key) = call(node, "POST", &format!("/v1/tenants/{name}/keys"), ADMIN_KEY, None).await;
-    assert_eq!(s, 201);
-    key["key"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

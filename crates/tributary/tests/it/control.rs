@@ -26,7 +26,8 @@ pub(crate) fn config(url: &str) -> String {
     )
 }
 
-async fn tenant_key(node: &TestNode, name: &str) -> String {
+/// A new tenant `name` and one API key of it.
+pub(crate) async fn tenant_key(node: &TestNode, name: &str) -> String {
     let (s, _) = call(node, "POST", "/v1/tenants", ADMIN_KEY, Some(json!({"name": name}))).await;
     assert_eq!(s, 201);
     let (s, key) = call(node, "POST", &format!("/v1/tenants/{name}/keys"), ADMIN_KEY, None).await;
