@@ -98,12 +98,19 @@ async fn hold_declared(node: &TestNode, len: usize) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abuse_api_ingest_memory_budget_answers_429_with_retry_after_then_recovers() {
     let node = TestNode::start_with_node(BIN, "max_ingest_in_flight_bytes = 1048576", SOURCE);
-    let _held = hold_declared(&node, 900_000).await;
+    let mut held = hold_declared(&node, 900_000).await;
     let small: Vec<Value> = (0..10).map(|i| json!({"kind": "a", "data": i})).collect();
     let body = serde_json::to_vec(&json!(small)).unwrap();
     // The held request's reservation is taken once its head is read: poll until the budget refuses.
     let deadline = Instant::now() + T;
     let busy = loop {
+        // A probe that reserved first makes the held request itself the one refused (answered at once,
+        // then closed): hold another one.
+        let mut peek = [0u8; 1];
+        match held.try_read(&mut peek) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => held = hold_declared(&node, 900_000).await,
+        }
         let mut padded = body.clone();
         padded.resize(200_000, b' ');
         let resp = node
@@ -146,7 +153,7 @@ async fn abuse_api_ingest_memory_budget_answers_429_with_retry_after_then_recove
     )
     .await;
     assert_eq!((st, err["error"]["code"].as_str()), (413, Some("too_large")), "{err}");
-    drop(_held);
+    drop(held);
     assert!(
         wait_until(T, || async { node.post_events("in", &json!(small)).await.0 == 202 }).await,
         "the budget is given back when the held request goes away"
@@ -561,4 +568,45 @@ async fn abuse_api_integers_beyond_64_bits_are_kept_exactly_across_a_restart() {
         node.terminate();
         node.spawn();
     }
+}
+
+/// An answer given before the body was read (401 here) closes the connection and says so, and the
+/// client reads it whole: no reset, and no next request sent on a connection the server is closing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_api_early_answers_say_connection_close_and_arrive_whole() {
+    let node = TestNode::start(BIN, SOURCE);
+    // On the wire: the head, part of a 4 MiB body, then the answer is read to the end.
+    let mut s = TcpStream::connect(addr(&node)).await.unwrap();
+    let head = "POST /v1/sources/in/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&vec![b' '; 256 * 1024]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(T, s.read_to_end(&mut answer))
+        .await
+        .expect("the server ends the connection")
+        .expect("the answer arrives, not a reset");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    // With a pooling client: each early answer is followed by a request that succeeds.
+    let client = node.client();
+    for _ in 0..20 {
+        let r = client
+            .post(format!("{}/v1/sources/in/events", node.url))
+            .bearer_auth("wrong")
+            .header("content-type", "application/json")
+            .body(vec![b' '; 512 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let r = client
+            .get(format!("{}/v1/subscriptions", node.url))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    alive(&node).await;
 }
