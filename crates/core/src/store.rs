@@ -31,6 +31,10 @@ pub struct AppendBatch {
     pub rejects: Vec<Reject>,
     /// The source position this batch brings the source to, committed with it.
     pub checkpoint: Option<Checkpoint>,
+    /// Meta entries (see [`Store::put_meta`]) put (`Some`) or removed (`None`) in the same atomic write:
+    /// a source's own state that must move together with its checkpoint (Lightning's updates waiting
+    /// for their announcement). Applied in order; the later of two changes of one key wins.
+    pub meta: Vec<(String, Option<String>)>,
 }
 
 /// A source position for one of its partitions.

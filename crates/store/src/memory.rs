@@ -135,6 +135,12 @@ impl Store for MemoryStore {
         if let Some(cp) = batch.checkpoint {
             st.checkpoints.insert((batch.source, cp.partition), cp.position);
         }
+        for (key, value) in batch.meta {
+            match value {
+                Some(v) => st.meta.insert(key, v),
+                None => st.meta.remove(&key),
+            };
+        }
         let last = st.events.len() as Seq;
         drop(st);
         if items.iter().any(|i| matches!(i, AppendItem::Accepted(_))) {

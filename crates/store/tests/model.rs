@@ -46,6 +46,8 @@ enum Op {
         events: Vec<(u8, u8)>,
         rejects: u8,
         checkpoint: Option<(u8, u16)>,
+        /// Meta changes written with the batch: key index, new value or removal.
+        meta: Vec<(u8, Option<u16>)>,
     },
     Deliver {
         sub: usize,
@@ -70,13 +72,15 @@ fn op() -> impl Strategy<Value = Op> {
             prop::collection::vec((0..IDS, 0u8..4), 0..6),
             0u8..3,
             prop::option::of((0u8..3, any::<u16>())),
+            prop::collection::vec((0u8..3, prop::option::of(any::<u16>())), 0..3),
         )
-            .prop_map(|(source, observer, events, rejects, checkpoint)| Op::Append {
+            .prop_map(|(source, observer, events, rejects, checkpoint, meta)| Op::Append {
                 source,
                 observer,
                 events,
                 rejects,
                 checkpoint,
+                meta,
             }),
         3 => (
             0..SUBS.len(),
@@ -158,6 +162,12 @@ impl Model {
         if let Some(cp) = &b.checkpoint {
             let key = (b.source.clone(), cp.partition.clone());
             self.checkpoints.insert(key, cp.position.clone());
+        }
+        for (key, value) in &b.meta {
+            match value {
+                Some(v) => self.meta.insert(key.clone(), v.clone()),
+                None => self.meta.remove(key),
+            };
         }
         items
     }
@@ -309,6 +319,7 @@ async fn apply(store: &dyn Store, m: &mut Model, op: &Op, t: Timestamp) -> Resul
             events,
             rejects,
             checkpoint,
+            meta,
         } => {
             let batch = AppendBatch {
                 source: SOURCES[*source].into(),
@@ -327,6 +338,10 @@ async fn apply(store: &dyn Store, m: &mut Model, op: &Op, t: Timestamp) -> Resul
                     partition: ["", "p/1", "p"][usize::from(p)].into(),
                     position: pos.to_string(),
                 }),
+                meta: meta
+                    .iter()
+                    .map(|(k, v)| (format!("key{k}"), v.map(|v| v.to_string())))
+                    .collect(),
             };
             let got = store.append(batch.clone()).await.unwrap();
             prop_assert_eq!(got.items, m.append(&batch));

@@ -103,6 +103,7 @@ impl HttpSource {
             events,
             rejects: Vec::new(),
             checkpoint: None,
+            meta: Vec::new(),
         };
         let outcome = store.append(batch).await?;
         let accepted = outcome

@@ -10,9 +10,10 @@
 //! ([`Pipeline::new`]'s `capacity`, 100,000 by default); when the announcement arrives (in any later batch,
 //! from any input of the source), they are verified and emitted under the observer that saw them. When
 //! the queue is full the oldest waiting update is dropped as an `unknown_channel` problem, and
-//! [`Pipeline::flush_waiting`] does the same for every waiting update (end of an import). A source
-//! instead hands the queue over at shutdown ([`Pipeline::take_waiting`]) to keep it in the store, and
-//! puts it back at start ([`Pipeline::restore_waiting`]). The verifier's known channels survive
+//! [`Pipeline::flush_waiting`] does the same for every waiting update (end of an import). Every change of
+//! the queue is in the [`Output`] (`waiting_put`, `waiting_remove`) and is written to the store's meta
+//! entries in the same atomic write as the batch's checkpoint, so the queue survives any stop, a SIGKILL
+//! included; a source puts it back at start ([`Pipeline::restore_waiting`]). The verifier's known channels survive
 //! restarts: [`Pipeline::restore`] loads them from the meta entries the node's graph keeper keeps
 //! ([`known`](super::known)) and reads only the log after them.
 
@@ -84,6 +85,20 @@ pub struct Output {
     pub groups: Vec<Group>,
     /// Rejects (problems) to keep with the source.
     pub rejects: Vec<Reject>,
+    /// Updates that started waiting, by serial: kept in the store with the batch.
+    pub waiting_put: Vec<(u64, WaitingRecord)>,
+    /// Serials of kept updates that stopped waiting (released, or dropped as problems).
+    pub waiting_remove: Vec<u64>,
+}
+
+/// The prefix of a source's kept waiting updates in the store's meta entries.
+pub fn waiting_prefix(source: &str) -> String {
+    format!("lightning/{source}/waiting/")
+}
+
+/// The meta key of the kept waiting update `serial` (fixed-width hex: key order is arrival order).
+pub fn waiting_key(source: &str, serial: u64) -> String {
+    format!("{}{serial:016x}", waiting_prefix(source))
 }
 
 impl Output {
@@ -102,21 +117,41 @@ impl Output {
         &mut self.groups[i]
     }
 
-    /// The atomic writes: the first carries the rejects and the checkpoint.
+    /// The atomic writes, one per observer. The last carries the rejects, the checkpoint and the
+    /// changes to the kept waiting updates, so the position moves only once everything before it is
+    /// written: a crash in between re-reads the input, and the events already written are duplicates.
     pub fn into_batches(self, source: &str, checkpoint: Option<Checkpoint>) -> Vec<AppendBatch> {
-        let mut rejects = Some(self.rejects);
-        let mut checkpoint = checkpoint;
-        self.groups
+        let mut meta: Vec<(String, Option<String>)> = Vec::new();
+        for (serial, record) in &self.waiting_put {
+            let text = serde_json::to_string(record).expect("a waiting record serializes");
+            meta.push((waiting_key(source, *serial), Some(text)));
+        }
+        meta.extend(self.waiting_remove.iter().map(|s| (waiting_key(source, *s), None)));
+        let mut batches: Vec<AppendBatch> = self
+            .groups
             .into_iter()
             .map(|g| AppendBatch {
                 source: source.to_owned(),
                 observer: g.observer,
                 seen_at: g.seen_at,
                 events: g.events,
-                rejects: rejects.take().unwrap_or_default(),
-                checkpoint: checkpoint.take(),
+                ..AppendBatch::default()
             })
-            .collect()
+            .collect();
+        if batches.is_empty() && (checkpoint.is_some() || !self.rejects.is_empty() || !meta.is_empty()) {
+            batches.push(AppendBatch {
+                source: source.to_owned(),
+                observer: source.to_owned(),
+                seen_at: Timestamp::now(),
+                ..AppendBatch::default()
+            });
+        }
+        if let Some(last) = batches.last_mut() {
+            last.rejects = self.rejects;
+            last.checkpoint = checkpoint;
+            last.meta = meta;
+        }
+        batches
     }
 }
 
@@ -126,6 +161,19 @@ struct Waiting {
     origin: Origin,
     observer: String,
     seen_at: Timestamp,
+}
+
+impl Waiting {
+    /// The form kept in the store.
+    fn record(&self) -> Option<WaitingRecord> {
+        Some(WaitingRecord {
+            raw_hex: super::wire::to_hex(self.update.raw()?),
+            position: self.origin.position.clone(),
+            timestamp: self.origin.timestamp,
+            observer: self.observer.clone(),
+            seen_at: self.seen_at.0,
+        })
+    }
 }
 
 /// Updates waiting for their channel's announcement, oldest dropped first.
@@ -138,9 +186,16 @@ struct WaitingQueue {
 }
 
 impl WaitingQueue {
-    fn push(&mut self, scid: ShortChannelId, mut w: Waiting) -> Vec<Waiting> {
+    /// Queues `w` under a new serial (returned) and drops the oldest beyond the capacity.
+    fn push(&mut self, scid: ShortChannelId, mut w: Waiting) -> (u64, Vec<Waiting>) {
         w.serial = self.next;
-        self.next += 1;
+        let serial = w.serial;
+        (serial, self.push_kept(scid, w))
+    }
+
+    /// Queues `w` under its own serial (a kept one, at start).
+    fn push_kept(&mut self, scid: ShortChannelId, w: Waiting) -> Vec<Waiting> {
+        self.next = self.next.max(w.serial + 1);
         self.order.push_back((w.serial, scid));
         self.by_scid.entry(scid).or_default().push(w);
         self.len += 1;
@@ -348,7 +403,10 @@ impl Pipeline {
                         observer: observer.to_owned(),
                         seen_at,
                     };
-                    for d in self.waiting.push(short_channel_id, w) {
+                    let record = w.record();
+                    let (serial, dropped) = self.waiting.push(short_channel_id, w);
+                    out.waiting_put.extend(record.map(|r| (serial, r)));
+                    for d in dropped {
                         self.drop_waiting(&mut out, d);
                     }
                     continue;
@@ -391,6 +449,7 @@ impl Pipeline {
     }
 
     fn release(&mut self, out: &mut Output, released: Vec<Waiting>) {
+        out.waiting_remove.extend(released.iter().map(|w| w.serial));
         let updates: Vec<Gossip> = released.iter().map(|w| w.update.clone()).collect();
         let verdicts = self.verifier.verify_batch(&updates);
         for (w, v) in released.into_iter().zip(verdicts) {
@@ -412,6 +471,7 @@ impl Pipeline {
     }
 
     fn drop_waiting(&mut self, out: &mut Output, w: Waiting) {
+        out.waiting_remove.push(w.serial);
         let raw = w.update.raw().expect("waiting updates are channel updates").to_vec();
         let scid = w.update.short_channel_id().expect("a channel update has a channel");
         let e = VerifyError::UnknownChannel { short_channel_id: scid };
@@ -419,41 +479,25 @@ impl Pipeline {
         self.record_problem(out, p, &w.observer, w.seen_at);
     }
 
-    /// Hands over every waiting update, oldest first, to be kept across a restart; the queue is then empty.
-    pub fn take_waiting(&mut self) -> Vec<WaitingRecord> {
-        self.stats.waiting = 0;
-        self.waiting
-            .drain()
-            .into_iter()
-            .filter_map(|w| {
-                Some(WaitingRecord {
-                    raw_hex: super::wire::to_hex(w.update.raw()?),
-                    position: w.origin.position,
-                    timestamp: w.origin.timestamp,
-                    observer: w.observer,
-                    seen_at: w.seen_at.0,
-                })
-            })
-            .collect()
-    }
-
-    /// Puts back updates kept across a restart, oldest first: those whose channel is known now are
-    /// verified and emitted, the others wait again (the oldest become `unknown_channel` problems when the
-    /// queue is full). A record that no longer decodes as a channel update is dropped with a warning.
-    pub fn restore_waiting(&mut self, records: Vec<WaitingRecord>) -> Output {
+    /// Puts back the updates kept in the store (by serial, oldest first): those whose channel is known
+    /// now are verified and emitted, the others wait again (the oldest become `unknown_channel` problems
+    /// when the queue is full). A record that no longer decodes as a channel update is dropped with a
+    /// warning. The output says which kept records to forget.
+    pub fn restore_waiting(&mut self, records: Vec<(u64, WaitingRecord)>) -> Output {
         let mut out = Output::default();
         let mut ready = Vec::new();
-        for r in records {
+        for (serial, r) in records {
             let update = match hex::decode(&r.raw_hex).ok().map(|raw| decode(&raw)) {
                 Some(Ok(g @ Gossip::ChannelUpdate(_))) => g,
                 _ => {
                     tracing::warn!(position = %r.position, "a kept waiting update does not decode as a channel_update; dropped");
+                    out.waiting_remove.push(serial);
                     continue;
                 }
             };
             let scid = update.short_channel_id().expect("a channel update has a channel");
             let w = Waiting {
-                serial: 0,
+                serial,
                 update,
                 origin: Origin {
                     position: r.position,
@@ -465,7 +509,7 @@ impl Pipeline {
             if self.verifier.channel(scid).is_some() {
                 ready.push(w);
             } else {
-                for d in self.waiting.push(scid, w) {
+                for d in self.waiting.push_kept(scid, w) {
                     self.drop_waiting(&mut out, d);
                 }
             }

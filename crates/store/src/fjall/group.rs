@@ -131,6 +131,9 @@ impl Group {
         if let Some((key, value)) = a.checkpoint {
             self.other.insert((Ks::Meta, key), Some(value));
         }
+        for (key, value) in a.meta {
+            self.other.insert((Ks::Meta, key), value);
+        }
         self.durable = true;
         Ok(AppendOutcome { items })
     }

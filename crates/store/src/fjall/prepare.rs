@@ -23,6 +23,8 @@ pub(crate) struct PreparedAppend {
     pub rejects: Vec<Vec<u8>>,
     /// The checkpoint's meta key and value.
     pub checkpoint: Option<(Vec<u8>, Vec<u8>)>,
+    /// Meta entries put or removed with the batch.
+    pub meta: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 /// Encodes a batch.
@@ -48,7 +50,13 @@ pub(crate) fn append(batch: AppendBatch) -> Result<PreparedAppend, StoreError> {
         key.extend_from_slice(cp.partition.as_bytes());
         (key, cp.position.into_bytes())
     });
+    let meta = batch
+        .meta
+        .into_iter()
+        .map(|(k, v)| (keys::meta_key(b'm', &k), v.map(String::into_bytes)))
+        .collect();
     Ok(PreparedAppend {
+        meta,
         observer: batch.observer.into(),
         seen_at: batch.seen_at,
         events,

@@ -104,6 +104,34 @@ async fn checkpoints_and_watch(store: Arc<dyn Store>) {
     assert!(store.checkpoints("other").await.unwrap().is_empty());
 }
 
+/// Meta entries put and removed with a batch, in order, with its checkpoint.
+async fn meta_moves_with_the_batch(store: Arc<dyn Store>) {
+    store.put_meta("state/a", "old").await.unwrap();
+    let mut b = batch("o", vec![ev(1)]);
+    b.checkpoint = Some(Checkpoint {
+        partition: String::new(),
+        position: "7".into(),
+    });
+    b.meta = vec![
+        ("state/a".into(), None),
+        ("state/b".into(), Some("1".into())),
+        ("state/c".into(), Some("first".into())),
+        ("state/c".into(), Some("second".into())),
+    ];
+    store.append(b).await.unwrap();
+    let kept = store.meta_prefix("state/").await.unwrap();
+    assert_eq!(
+        kept,
+        vec![("state/b".into(), "1".into()), ("state/c".into(), "second".into())]
+    );
+    // A batch of nothing but meta changes is written too.
+    let mut b = batch("o", Vec::new());
+    b.meta = vec![("state/b".into(), None)];
+    store.append(b).await.unwrap();
+    assert_eq!(store.get_meta("state/b").await.unwrap(), None);
+    assert_eq!(store.checkpoints("src").await.unwrap()[0].position, "7");
+}
+
 /// Only the newest rejects are kept, returned oldest first.
 async fn rejects_keep_the_newest(store: Arc<dyn Store>) {
     let n = REJECTS_KEPT_PER_SOURCE + 3;
@@ -199,5 +227,6 @@ for_both_backends!(
     duplicates_add_observations,
     checkpoints_and_watch,
     rejects_keep_the_newest,
+    meta_moves_with_the_batch,
     delivery_state_round_trips,
 );

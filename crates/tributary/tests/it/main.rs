@@ -4,6 +4,7 @@
 mod abuse_api;
 mod abuse_dedup;
 mod abuse_lightning;
+mod abuse_lightning_restart;
 mod abuse_subscriptions;
 mod cli;
 mod config;

@@ -3,8 +3,8 @@
 //! - [`config`]: `[[sources]] type = "lightning"`.
 //! - `task`: the running source; one [`Pipeline`](super::pipeline::Pipeline) (and so one set of known
 //!   channels and one queue of waiting updates) shared by all its inputs, restored from the store at start.
-//! - `waiting`: the queue of updates waiting for their announcement, kept in meta entries from shutdown
-//!   to the next start.
+//! - `waiting`: the queue of updates waiting for their announcement, kept in meta entries written with
+//!   each batch, read back at start.
 //! - `follow`: follows a `gossip_store` file. Checkpoint: partition = the path, position =
 //!   `"{byte_offset}:{inode}"`, committed with the events of the records before that offset. The store
 //!   being rewritten (a `gossip_store_ended` record, another inode at the path, or a file shorter than

@@ -40,7 +40,7 @@ pub(crate) async fn append(
 ) -> Result<(), SourceError> {
     out.rejects.extend(extra_rejects);
     for batch in out.into_batches(&cx.name, checkpoint) {
-        if batch.events.is_empty() && batch.rejects.is_empty() && batch.checkpoint.is_none() {
+        if batch.events.is_empty() && batch.rejects.is_empty() && batch.checkpoint.is_none() && batch.meta.is_empty() {
             continue;
         }
         cx.store.append(batch).await.map_err(store_err(cx))?;
@@ -117,17 +117,7 @@ impl Source for LightningSource {
                 local.shutdown.cancel();
             }
         }
-        // Nothing silently disappears: updates still waiting for their channel are kept for the next start.
-        let waiting = pipeline.lock().expect("pipeline lock").take_waiting();
-        if !waiting.is_empty() {
-            tracing::info!(source = %cx.name, waiting = waiting.len(), "keeping the updates that wait for their announcement");
-            if let Err(error) = super::waiting::persist(&cx, &waiting).await {
-                if result.is_ok() {
-                    return Err(error);
-                }
-                tracing::error!(source = %cx.name, %error, "the waiting updates could not be kept");
-            }
-        }
+        // Updates still waiting for their channel are in the store already (written with each batch).
         result
     }
 }
