@@ -24,6 +24,9 @@ step "python venv for the webhook conformance test (standardwebhooks, svix)"
 TRIBUTARY_PYTHON="$(./scripts/python-env.sh)"
 export TRIBUTARY_PYTHON
 
+step "test peers (Redis)"
+./scripts/peers.sh
+
 step "formatting"
 cargo fmt --all -- --check
 

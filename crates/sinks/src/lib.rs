@@ -10,7 +10,10 @@
 //! - [`webhook`]: the Standard Webhooks sink (`webhook-id`, `webhook-timestamp`, `webhook-signature`), its
 //!   config, the signer and verifier, and secret generation.
 
+pub mod format;
 pub mod http_client;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
