@@ -87,6 +87,7 @@ impl From<tributary_engine::ManageError> for ApiError {
             M::Node(_) => Self::unprocessable("invalid_subscription", e.to_string()),
             M::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "worker_stopped", e.to_string()),
             M::Limit { .. } => Self::unprocessable("too_many_subscriptions", e.to_string()),
+            M::NoSecret(_) => Self::new(StatusCode::CONFLICT, "no_secret", e.to_string()),
         }
     }
 }

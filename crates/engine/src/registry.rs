@@ -18,7 +18,7 @@ use tributary_core::store::DeliveryUpdate;
 use tributary_core::{
     AttemptReport, Delivery, EventId, FilterConfig, NewEvent, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
 };
-use tributary_sinks::{PreviousSecret, SinkConfig, SinkContext, generate_secret};
+use tributary_sinks::{SinkContext, generate_secret};
 
 const API_PREFIX: &str = "api-subscription/";
 const DELETED_PREFIX: &str = "deleted-subscription/";
@@ -102,6 +102,9 @@ pub enum ManageError {
     /// The worker is gone.
     #[error("the subscription's worker is not running")]
     Stopped,
+    /// A secret operation on a sink that signs with no secret.
+    #[error("a {0} sink has no signing secret; only webhook subscriptions have one")]
+    NoSecret(&'static str),
     /// A tenant has as many subscriptions as it may.
     #[error(
         "tenant {tenant:?} has {limit} subscriptions, the most it may have ([limits] max_subscriptions_per_tenant); delete one first"
@@ -383,10 +386,7 @@ impl Node {
                 sub.display_name()
             )));
         }
-        let SinkConfig::Webhook(w) = &mut sub.sink;
-        if w.secret.is_none() {
-            w.secret = Some(generate_secret());
-        }
+        sub.sink.ensure_secret();
         self.persist(&sub).await?;
         Ok(self.launch(sub, Origin::Api).await?)
     }
@@ -417,28 +417,13 @@ impl Node {
         if let Some(broken) = self.broken_api(name)? {
             // Fixing a subscription that could not start: keep the secrets of its record if it has any.
             self.check(&sub)?;
-            let SinkConfig::Webhook(w) = &mut sub.sink;
-            if w.secret.is_none() {
-                let old = broken.record.as_ref().and_then(|r| r.get("sink"));
-                w.secret = old
-                    .and_then(|s| s.get("secret"))
-                    .and_then(|s| s.as_str())
-                    .map(str::to_owned);
-                if w.secret.is_none() {
-                    w.secret = Some(generate_secret());
-                }
-            }
+            sub.sink.keep_secret_of_record(broken.record.as_ref());
             self.persist(&sub).await?;
             return Ok(self.launch(sub, Origin::Api).await?);
         }
         let old = self.api_owned(name)?;
         self.check(&sub)?;
-        let SinkConfig::Webhook(w) = &mut sub.sink;
-        if w.secret.is_none() {
-            let SinkConfig::Webhook(old_w) = &old.config.sink;
-            w.secret = old_w.secret.clone();
-            w.previous_secrets = old_w.previous_secrets.clone();
-        }
+        sub.sink.keep_secrets_of(&old.config.sink);
         self.persist(&sub).await?;
         old.stop().await;
         Ok(self.launch(sub, Origin::Api).await?)
@@ -478,22 +463,12 @@ impl Node {
         let _one_at_a_time = self.manage.lock().await;
         let old = self.api_owned(name)?;
         let mut sub = old.config.clone();
-        let SinkConfig::Webhook(w) = &mut sub.sink;
         let now = Timestamp::now();
         let expires_at = now.plus(overlap);
-        w.previous_secrets.retain(|p| p.expires_at > now);
-        if let Some(current) = w.secret.take() {
-            w.previous_secrets.push(PreviousSecret {
-                secret: current,
-                expires_at,
-            });
-        }
-        // Many rotations within the overlap: the secrets expiring first stop signing early.
-        w.previous_secrets.sort_by_key(|p| std::cmp::Reverse(p.expires_at));
-        w.previous_secrets
-            .truncate(tributary_sinks::webhook::config::MAX_PREVIOUS);
-        let secret = generate_secret();
-        w.secret = Some(secret.clone());
+        let secret = sub
+            .sink
+            .rotate_secret(now, expires_at)
+            .ok_or_else(|| ManageError::NoSecret(sub.sink.type_name()))?;
         self.persist(&sub).await?;
         old.stop().await;
         self.launch(sub, Origin::Api).await?;

@@ -31,6 +31,9 @@ pub use webhook::{
 pub enum SinkConfig {
     /// Standard Webhooks: signed HTTP POSTs of JSON.
     Webhook(WebhookConfig),
+    /// Entries of a Redis (or Valkey) stream.
+    #[cfg(feature = "redis")]
+    Redis(redis::RedisConfig),
 }
 
 impl SinkConfig {
@@ -38,6 +41,8 @@ impl SinkConfig {
     pub fn build(&self, cx: SinkContext) -> Result<Arc<dyn Sink>, SinkError> {
         match self {
             SinkConfig::Webhook(config) => Ok(Arc::new(config.build(cx)?)),
+            #[cfg(feature = "redis")]
+            SinkConfig::Redis(config) => Ok(Arc::new(config.build()?)),
         }
     }
 
@@ -45,6 +50,8 @@ impl SinkConfig {
     pub fn validate(&self) -> Result<(), SinkError> {
         match self {
             SinkConfig::Webhook(config) => config.validate(),
+            #[cfg(feature = "redis")]
+            SinkConfig::Redis(config) => config.validate(),
         }
     }
 
@@ -53,6 +60,8 @@ impl SinkConfig {
     pub fn needs_generated_secret(&self) -> bool {
         match self {
             SinkConfig::Webhook(config) => config.secret.is_none(),
+            #[cfg(feature = "redis")]
+            SinkConfig::Redis(_) => false,
         }
     }
 
@@ -60,7 +69,103 @@ impl SinkConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
             SinkConfig::Webhook(_) => "webhook",
+            #[cfg(feature = "redis")]
+            SinkConfig::Redis(_) => "redis",
         }
+    }
+
+    /// Why a tenant may not create this sink, if it may not: the field and the reason. Sinks that reach
+    /// systems inside the operator's network (everything but the webhook) are the admin's; a webhook's
+    /// `allow_private_networks` too.
+    pub fn tenant_refusal(&self) -> Option<(&'static str, String)> {
+        match self {
+            SinkConfig::Webhook(w) if w.allow_private_networks => Some((
+                "allow_private_networks",
+                "only the admin may allow private networks".into(),
+            )),
+            SinkConfig::Webhook(_) => None,
+            #[allow(unreachable_patterns)]
+            other => Some((
+                "type",
+                format!(
+                    "only the admin may create {} subscriptions (they reach systems inside the operator's network); tenants deliver with type = \"webhook\"",
+                    other.type_name()
+                ),
+            )),
+        }
+    }
+
+    /// Whether the sink signs with secrets that the engine keeps (generates, carries over, rotates).
+    pub fn has_secrets(&self) -> bool {
+        matches!(self, SinkConfig::Webhook(_))
+    }
+
+    /// Gives the sink a new secret when it names none (a created subscription).
+    pub fn ensure_secret(&mut self) {
+        if let SinkConfig::Webhook(w) = self
+            && w.secret.is_none()
+        {
+            w.secret = Some(generate_secret());
+        }
+    }
+
+    /// Keeps the secrets of `old` when this config names none (an update without `secret`).
+    pub fn keep_secrets_of(&mut self, old: &SinkConfig) {
+        if let (SinkConfig::Webhook(w), SinkConfig::Webhook(old)) = (self, old)
+            && w.secret.is_none()
+        {
+            w.secret = old.secret.clone();
+            w.previous_secrets = old.previous_secrets.clone();
+        }
+    }
+
+    /// Keeps the secret of a stored record that does not load (its `sink.secret`) when this config names
+    /// none, else gives a new one (a broken subscription fixed by an update).
+    pub fn keep_secret_of_record(&mut self, record: Option<&serde_json::Value>) {
+        if let SinkConfig::Webhook(w) = self
+            && w.secret.is_none()
+        {
+            w.secret = record
+                .and_then(|r| r.get("sink"))
+                .and_then(|s| s.get("secret"))
+                .and_then(|s| s.as_str())
+                .map(str::to_owned);
+        }
+        self.ensure_secret();
+    }
+
+    /// The current secret and the previous ones still signing, for a sink with secrets.
+    pub fn secrets(&self) -> Option<(Option<&str>, &[PreviousSecret])> {
+        match self {
+            SinkConfig::Webhook(w) => Some((w.secret.as_deref(), &w.previous_secrets)),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// A new current secret (returned); the old one keeps signing until `expires_at`. `None` for a sink
+    /// without secrets.
+    pub fn rotate_secret(
+        &mut self,
+        now: tributary_core::Timestamp,
+        expires_at: tributary_core::Timestamp,
+    ) -> Option<String> {
+        let SinkConfig::Webhook(w) = self else {
+            return None;
+        };
+        w.previous_secrets.retain(|p| p.expires_at > now);
+        if let Some(current) = w.secret.take() {
+            w.previous_secrets.push(PreviousSecret {
+                secret: current,
+                expires_at,
+            });
+        }
+        // Many rotations within the overlap: the secrets expiring first stop signing early.
+        w.previous_secrets.sort_by_key(|p| std::cmp::Reverse(p.expires_at));
+        w.previous_secrets.truncate(webhook::config::MAX_PREVIOUS);
+        let secret = generate_secret();
+        w.secret = Some(secret.clone());
+        Some(secret)
     }
 }
 

@@ -13,8 +13,7 @@ use std::time::Duration;
 use tributary_core::store::AttemptRecord;
 use tributary_core::{Seq, Timestamp};
 use tributary_engine::subscription::{Control, SubscriptionConfig};
-use tributary_engine::{BrokenSubscription, Node, Origin, SubscriptionHandle};
-use tributary_sinks::SinkConfig;
+use tributary_engine::{BrokenSubscription, ManageError, Node, Origin, SubscriptionHandle};
 use utoipa::ToSchema;
 
 /// A subscription as the API shows it (secrets redacted).
@@ -228,11 +227,10 @@ fn parse_config(
                 ));
             }
         }
-        let SinkConfig::Webhook(w) = &config.sink;
-        if w.allow_private_networks {
+        if let Some((field, why)) = config.sink.tenant_refusal() {
             return Err(ApiError::unprocessable(
                 "invalid_subscription",
-                "sink.allow_private_networks: only the admin may allow private networks",
+                format!("sink.{field}: {why}"),
             ));
         }
     }
@@ -343,13 +341,14 @@ pub async fn subscription_secret(
 ) -> Result<Json<SecretView>, ApiError> {
     let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;
-    let SinkConfig::Webhook(w) = &h.config.sink;
-    let secret = match &w.secret {
-        Some(s) => Some(s.clone()),
+    let Some((current, previous)) = h.config.sink.secrets() else {
+        return Err(ManageError::NoSecret(h.config.sink.type_name()).into());
+    };
+    let secret = match current {
+        Some(s) => Some(s.to_owned()),
         None => node.store.get_meta(&format!("subscription/{name}/secret")).await?,
     };
-    let previous = w
-        .previous_secrets
+    let previous = previous
         .iter()
         .map(|p| serde_json::json!({"secret": p.secret, "expires_at": p.expires_at}))
         .collect();

@@ -4,7 +4,7 @@
 //! - [`config`]: `[subscriptions.sink] type = "redis"`: `url`, `stream` (a
 //!   [`Template`](crate::format::Template)), `maxlen`, `payload`, `dedup_ttl`, `timeout`.
 //! - `sink`: one Lua script per delivery, atomic on the server: if the delivery's marker key
-//!   `tributary:delivered:{delivery id}` exists the entry was written already and its id is returned;
+//!   `tributary:delivered:{stream}:{delivery id}` exists the entry was written already and its id is returned;
 //!   otherwise `XADD` (with `MAXLEN ~` when set) and the marker is set to the new entry id with a TTL of
 //!   `dedup_ttl`. A retry after a lost answer or a crash finds the marker and writes nothing.
 //!

@@ -129,7 +129,9 @@ impl Sink for RedisSink {
             Ok(f) => f,
             Err(e) => return rejected(e),
         };
-        let marker = format!("tributary:delivered:{}", delivery.message_id);
+        // Scoped to the stream: another stream (a changed template) or another node writing elsewhere is
+        // another destination.
+        let marker = format!("tributary:delivered:{stream}:{}", delivery.message_id);
         let mut invocation = self.script.key(&stream);
         invocation.key(&marker).arg(self.ttl_secs).arg(self.maxlen);
         for (k, v) in &fields {

@@ -30,7 +30,9 @@ fn sink_config(value: serde_json::Value) -> Result<SinkConfig, serde_json::Error
 #[test]
 fn config_defaults_durations_and_unknown_fields() {
     let config = sink_config(json!({"type": "webhook", "url": "https://example.com/hook"})).unwrap();
-    let SinkConfig::Webhook(webhook) = &config;
+    let SinkConfig::Webhook(webhook) = &config else {
+        panic!("a webhook config")
+    };
     assert_eq!(webhook, &WebhookConfig::new("https://example.com/hook"));
     assert_eq!(webhook.timeout, Duration::from_secs(15));
     assert_eq!(webhook.connect_timeout, Duration::from_secs(10));
@@ -45,7 +47,9 @@ fn config_defaults_durations_and_unknown_fields() {
         "headers": {"authorization": "Bearer abc"},
     }))
     .unwrap();
-    let SinkConfig::Webhook(webhook) = &config;
+    let SinkConfig::Webhook(webhook) = &config else {
+        panic!("a webhook config")
+    };
     assert_eq!(webhook.timeout, Duration::from_secs(90));
     assert_eq!(webhook.connect_timeout, Duration::from_secs(2));
     assert_eq!(

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tributary_core::Store;
 use tributary_sources::lightning::formats::crc32c;
-use tributary_sources::lightning::{Graph, decode, known};
 use tributary_testkit::{ADMIN_KEY, TestNode, wait_until};
 
 const T: Duration = Duration::from_secs(30);

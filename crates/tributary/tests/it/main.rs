@@ -19,6 +19,7 @@ mod openapi;
 mod operations;
 mod ordering;
 mod shutdown;
+mod sink_redis;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tributary");
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
