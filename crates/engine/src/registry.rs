@@ -123,6 +123,20 @@ impl SubscriptionHandle {
         self.control.send(cmd).await.map_err(|_| ManageError::Stopped)
     }
 
+    /// Pauses or resumes, and waits (at most 5 s) until the worker shows it, so that a read after the
+    /// answer sees the new state.
+    pub async fn set_paused(&self, paused: bool) -> Result<(), ManageError> {
+        self.send(if paused { Control::Pause } else { Control::Resume }).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.status.paused.load(std::sync::atomic::Ordering::Relaxed) != paused
+            && tokio::time::Instant::now() < deadline
+            && !self.control.is_closed()
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
     async fn stop(&self) {
         self.stop.cancel();
         let task = self.task.lock().expect("task lock").take();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tributary_core::store::AttemptRecord;
 use tributary_core::{Seq, Timestamp};
-use tributary_engine::subscription::{Control, SubscriptionConfig};
+use tributary_engine::subscription::SubscriptionConfig;
 use tributary_engine::{BrokenSubscription, ManageError, Node, Origin, SubscriptionHandle};
 use utoipa::ToSchema;
 
@@ -430,7 +430,7 @@ pub async fn pause(
     Path(name): Path<String>,
 ) -> Result<Json<Requested>, ApiError> {
     let name = internal(&node, &p, &name);
-    visible(&node, &p, &name)?.send(Control::Pause).await?;
+    visible(&node, &p, &name)?.set_paused(true).await?;
     Ok(Json(Requested {
         subscription: shown(&p, &name),
         requested: "pause".into(),
@@ -447,7 +447,7 @@ pub async fn resume(
     Path(name): Path<String>,
 ) -> Result<Json<Requested>, ApiError> {
     let name = internal(&node, &p, &name);
-    visible(&node, &p, &name)?.send(Control::Resume).await?;
+    visible(&node, &p, &name)?.set_paused(false).await?;
     Ok(Json(Requested {
         subscription: shown(&p, &name),
         requested: "resume".into(),

@@ -66,6 +66,7 @@ impl Worker {
             return;
         }
         self.paused = paused;
+        self.status.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
         self.update.paused = Some(paused);
         if !paused {
             // Everything waiting is due now.
