@@ -16,6 +16,8 @@ mod ingest;
 mod lightning;
 mod openapi;
 mod operations;
+mod operator;
+mod operator_cli;
 mod ordering;
 mod shutdown;
 
