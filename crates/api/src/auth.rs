@@ -98,7 +98,12 @@ pub(crate) struct Authenticated {
 /// Checks the request's bearer key: the admin key, else a valid, unrevoked tenant key, else 401.
 pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let given = bearer(headers).ok_or_else(|| unauthorized("missing header Authorization: Bearer <api key>"))?;
+    let given = bearer(headers).ok_or_else(|| match headers.get(header::AUTHORIZATION) {
+        None => unauthorized("missing header Authorization: Bearer <api key>"),
+        Some(_) => unauthorized(
+            "the Authorization header has no Bearer scheme: send `Authorization: Bearer <api key>` (the word Bearer, a space, then the key)",
+        ),
+    })?;
     if let Some(admin) = node.config.node.admin_key.as_deref()
         && secret_eq(given, admin)
     {

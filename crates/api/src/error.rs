@@ -82,7 +82,7 @@ impl From<tributary_engine::ManageError> for ApiError {
             M::Invalid(_) => Self::unprocessable("invalid_subscription", e.to_string()),
             M::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             M::ReadOnly(_) => Self::new(StatusCode::CONFLICT, "read_only", e.to_string()),
-            M::NotFound(_) => Self::not_found(e.to_string()),
+            M::NotFound(_) | M::NoTenant(_) => Self::not_found(e.to_string()),
             M::Store(s) => s.into(),
             M::Node(_) => Self::unprocessable("invalid_subscription", e.to_string()),
             M::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "worker_stopped", e.to_string()),

@@ -5,7 +5,18 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::store::AttemptOutcome as DeliveryStatus;
+/// What a sink says about one attempt (STYLE rule 11). The worker records it as an
+/// [`AttemptOutcome`](crate::store::AttemptOutcome), which also says when a retriable failure was the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Accepted by the receiver.
+    Delivered,
+    /// Failed in a way worth retrying.
+    Retriable,
+    /// Failed for good.
+    Rejected,
+}
 
 /// One delivery attempt handed to a sink.
 #[derive(Clone, Debug)]

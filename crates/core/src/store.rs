@@ -93,16 +93,41 @@ pub struct Pending {
     pub prior_attempts: u32,
 }
 
-/// The explicit outcome class of one attempt.
+/// The recorded outcome of one attempt: the sink's [`DeliveryStatus`](crate::DeliveryStatus), except that a
+/// retriable failure after which the retry schedule was used up is recorded as final (`exhausted`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// Accepted by the receiver.
     Delivered,
-    /// Failed in a way worth retrying.
+    /// Failed in a way worth retrying; a retry was scheduled.
     Retriable,
-    /// Failed for good.
+    /// Failed in a way worth retrying, but it was the last attempt the schedule allowed: dead-lettered.
+    Exhausted,
+    /// Failed for good (dead-lettered, or held and paused after a 410 Gone).
     Rejected,
+}
+
+impl AttemptOutcome {
+    /// The outcome as the API, the CLI and the `outcome` metric label spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retriable => "retriable",
+            Self::Exhausted => "exhausted",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl From<crate::DeliveryStatus> for AttemptOutcome {
+    fn from(s: crate::DeliveryStatus) -> Self {
+        match s {
+            crate::DeliveryStatus::Delivered => Self::Delivered,
+            crate::DeliveryStatus::Retriable => Self::Retriable,
+            crate::DeliveryStatus::Rejected => Self::Rejected,
+        }
+    }
 }
 
 /// A recorded delivery attempt.

@@ -241,6 +241,16 @@ pub struct ConfigError {
 impl Config {
     /// Reads `path`, applies environment overrides and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_checked(path, Checks::Run)
+    }
+
+    /// [`Config::load`] for `tributary validate`: also reports what will certainly fail at delivery time
+    /// (a webhook on a loopback or private address without `allow_private_networks`).
+    pub fn load_strict(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_checked(path, Checks::Strict)
+    }
+
+    fn load_checked(path: &Path, checks: Checks) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
         if !path.exists() {
             return Err(ConfigError {
@@ -248,25 +258,29 @@ impl Config {
                 problems: vec!["file not found; pass an existing TOML file with --config".into()],
             });
         }
-        Self::from_figment(Figment::from(Toml::file_exact(path)), file)
+        Self::from_figment(Figment::from(Toml::file_exact(path)), file, checks)
     }
 
     /// Parses TOML text (environment overrides applied) and validates.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(Figment::from(Toml::string(text)), "<inline>".into())
+        Self::from_figment(Figment::from(Toml::string(text)), "<inline>".into(), Checks::Run)
     }
 
-    fn from_figment(figment: Figment, file: String) -> Result<Self, ConfigError> {
+    fn from_figment(figment: Figment, file: String, checks: Checks) -> Result<Self, ConfigError> {
         let figment = figment.merge(Env::prefixed("TRIBUTARY__").split("__")).merge(
             Env::raw()
                 .only(&["TRIBUTARY_ADMIN_KEY"])
                 .map(|_| "node.admin_key".into()),
         );
-        let config = extract_all(&figment).map_err(|problems| ConfigError {
+        let config = extract_all(&figment, checks).map_err(|problems| ConfigError {
             file: file.clone(),
             problems,
         })?;
-        let problems = config.validate();
+        let mut problems = config.validate();
+        if checks == Checks::Strict {
+            let subscriptions: Vec<_> = config.subscriptions.iter().enumerate().collect();
+            problems.extend(delivery_problems(&subscriptions));
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -282,6 +296,28 @@ impl Config {
         out.extend(self.limits.validate());
         out
     }
+}
+
+/// Which checks a load makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checks {
+    /// What `run` needs.
+    Run,
+    /// Also what will certainly fail at delivery time (`validate`).
+    Strict,
+}
+
+/// Subscriptions whose every delivery the SSRF guard will refuse (decided without resolving names).
+fn delivery_problems(subscriptions: &[(usize, &SubscriptionConfig)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, s) in subscriptions {
+        if let Some((field, host, why)) = s.sink.refused_destination() {
+            out.push(format!(
+                "subscriptions[{i}].sink.{field}: address {host} is {why}, so every delivery would be refused; set allow_private_networks = true on this sink if the endpoint is meant to be internal"
+            ));
+        }
+    }
+    out
 }
 
 /// Semantic checks of whatever parsed, each entry with its index in the file.
@@ -332,38 +368,23 @@ fn validate_parts(
 
 /// Deserializes section by section (and each `[[sources]]` / `[[subscriptions]]` entry on its own) so that
 /// every malformed part is reported, not only the first.
-fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
+fn extract_all(figment: &Figment, checks: Checks) -> Result<Config, Vec<String>> {
     use figment::value::Value;
     let mut problems = Vec::new();
     let root = match figment.find_value("") {
         Ok(v) => v,
         Err(e) if matches!(e.kind, figment::error::Kind::MissingField(_)) => Value::from(figment::value::Dict::new()),
-        Err(e) => return Err(e.into_iter().map(|e| figment_problem(&e)).collect()),
+        Err(e) => return Err(e.into_iter().map(|e| crate::config_parse::problem(&e)).collect()),
     };
     let dict = root.into_dict().unwrap_or_default();
+    const SECTIONS: [&str; 5] = ["node", "sources", "subscriptions", "health", "limits"];
     for key in dict.keys() {
-        if !matches!(key.as_str(), "node" | "sources" | "subscriptions" | "health" | "limits") {
-            problems.push(format!(
-                "{key}: unknown section, expected one of node, sources, subscriptions, health, limits"
-            ));
+        if !SECTIONS.contains(&key.as_str()) {
+            let message = crate::config_parse::unknown_key("section", key, &SECTIONS);
+            problems.push(format!("{key}: {message}"));
         }
     }
-    fn one<T: serde::de::DeserializeOwned>(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<T> {
-        match v.deserialize::<T>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                problems.extend(e.into_iter().map(|e| {
-                    let inner = figment_problem(&e);
-                    if inner.contains(": ") && !e.path.is_empty() {
-                        format!("{path}.{inner}")
-                    } else {
-                        format!("{path}: {inner}")
-                    }
-                }));
-                None
-            }
-        }
-    }
+    use crate::config_parse::one;
     let node = dict
         .get("node")
         .map(|v| one::<NodeConfig>(v, "node", &mut problems))
@@ -411,6 +432,9 @@ fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
             .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
             .collect();
         problems.extend(validate_parts(node.as_ref(), &parsed_sources, &parsed_subs));
+        if checks == Checks::Strict {
+            problems.extend(delivery_problems(&parsed_subs));
+        }
         if let Some(limits) = &limits {
             problems.extend(limits.validate());
         }
@@ -423,18 +447,6 @@ fn extract_all(figment: &Figment) -> Result<Config, Vec<String>> {
         health: health.unwrap_or_default(),
         limits: limits.unwrap_or_default(),
     })
-}
-
-fn figment_problem(e: &figment::Error) -> String {
-    let path = e.path.join(".");
-    // figment quotes with backticks, sometimes doubled (``webhook``): plain quotes read better.
-    let msg = e
-        .kind
-        .to_string()
-        .replace("``", "`")
-        .replace("`one of ", "one of ")
-        .replace('`', "\"");
-    if path.is_empty() { msg } else { format!("{path}: {msg}") }
 }
 
 #[cfg(test)]
@@ -520,6 +532,35 @@ allow_private_networks = true
         }
         let c = Config::from_toml(EXAMPLE).unwrap();
         assert_eq!((c.node.max_connections, c.node.header_read_timeout_ms), (1024, 10_000));
+    }
+
+    #[test]
+    fn one_run_reports_unknown_fields_typos_bad_kinds_and_private_endpoints() {
+        let text = EXAMPLE
+            .replace("[node]", "[node]\ncolour = \"blue\"")
+            .replace(
+                "filter = { kinds = [\"*\"] }",
+                "filter = { kinds = [\"orders..*\"] }\nmax_in_fligth = 4",
+            )
+            .replace("allow_private_networks = true", "secert = \"x\"");
+        let path = std::env::temp_dir().join(format!("tributary-config-test-{}.toml", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let strict = Config::load_strict(&path).unwrap_err().problems;
+        let run = Config::load(&path).unwrap_err().problems;
+        std::fs::remove_file(&path).unwrap();
+        let all = strict.join("\n");
+        for needle in [
+            "node.colour: unknown field, expected one of",
+            "subscriptions[0].max_in_fligth: unknown field; did you mean \"max_in_flight\"?",
+            "subscriptions[0].sink.secert: unknown field; did you mean \"secret\"?",
+            "subscriptions[0].filter.kinds[0]: invalid kind pattern \"orders..*\"",
+            "subscriptions[0].sink.url: address 127.0.0.1 is loopback, so every delivery would be refused",
+        ] {
+            assert!(all.contains(needle), "{needle:?} in\n{all}");
+        }
+        assert_eq!(strict.len(), 5, "{all}");
+        // `run` starts a node with such a sink (the guard refuses each delivery, with advice).
+        assert_eq!(run.len(), 4, "{run:?}");
     }
 
     #[test]

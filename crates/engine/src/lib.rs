@@ -1,7 +1,8 @@
 //! tributary engine: the config, the running node, and the delivery loop.
 //!
 //! - [`config`]: the TOML config (`[node]`, `[[sources]]`, `[[subscriptions]]`), environment overrides and
-//!   validation that reports every problem at once with its path.
+//!   validation that reports every problem at once with its path (`config_parse`: unknown fields
+//!   stripped and parsed again, "did you mean" for typos).
 //! - [`subscription`]: a subscription's config and its delivery worker (cursor over the log, retries,
 //!   per-key ordering, circuit breaker, rate limit, dead letters).
 //! - [`registry`]: subscriptions at run time (create, change, delete, rotate secrets, test, requeue).
@@ -13,6 +14,7 @@
 //!   order (sources first, then deliveries drain within a grace period).
 
 pub mod config;
+mod config_parse;
 #[cfg(feature = "lightning")]
 pub mod lightning;
 pub mod metrics;

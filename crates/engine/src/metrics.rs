@@ -19,13 +19,16 @@ pub const SOURCE_DROPPED: &str = "tributary_source_events_dropped_total";
 pub const SOURCE_ERRORS: &str = "tributary_source_errors_total";
 /// Events a subscription's worker handed to its sink (first attempts).
 pub const SINK_RECEIVED: &str = "tributary_sink_events_received_total";
-/// Events a sink delivered.
+/// Distinct events a sink delivered (a replay of an event delivered before is not counted again); the
+/// subscription view's `events_delivered`.
 pub const SINK_SENT: &str = "tributary_sink_events_delivered_total";
-/// Events a sink dropped into the dead-letter store, by reason (`exhausted`, `rejected`).
+/// Events a sink dropped into the dead-letter store, by reason (`exhausted`, `rejected`); the view's
+/// `events_dead_lettered`.
 pub const SINK_DROPPED: &str = "tributary_sink_events_dropped_total";
 /// Sink errors, by stage (`deliver`).
 pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
-/// Delivery attempts by outcome (`delivered`, `retriable`, `rejected`) and status class (`2xx`..`5xx`, `none`).
+/// Delivery attempts by outcome (`delivered`, `retriable`, `exhausted`: the last retriable failure before
+/// a dead letter, `rejected`) and status class (`2xx`..`5xx`, `none`); the view's `attempts`.
 pub const ATTEMPTS: &str = "tributary_delivery_attempts_total";
 /// Seconds from ingest to successful delivery, per subscription.
 pub const LATENCY: &str = "tributary_delivery_latency_seconds";
@@ -117,10 +120,13 @@ pub fn attempt(subscription: &str, first: bool, outcome: &'static str, code: Opt
     }
 }
 
-/// An event was delivered `latency` after it was ingested (None for a replayed event: a replay is not
-/// ingest-to-delivery latency and would count the event twice in the histogram).
-pub fn delivered(subscription: &str, latency: Option<Duration>) {
-    counter!(SINK_SENT, "subscription" => subscription.to_owned()).increment(1);
+/// An attempt delivered its event: a `distinct` event (not delivered before) counts in
+/// [`SINK_SENT`]; `latency` after ingest is recorded for a first round only (None for a replay: a replay is
+/// not ingest-to-delivery latency and would count the event twice in the histogram).
+pub fn delivered(subscription: &str, distinct: bool, latency: Option<Duration>) {
+    if distinct {
+        counter!(SINK_SENT, "subscription" => subscription.to_owned()).increment(1);
+    }
     if let Some(latency) = latency {
         histogram!(LATENCY, "subscription" => subscription.to_owned()).record(latency.as_secs_f64());
     }

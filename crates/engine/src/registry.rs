@@ -105,6 +105,9 @@ pub enum ManageError {
     /// A secret operation on a sink that signs with no secret.
     #[error("a {0} sink has no signing secret; only webhook subscriptions have one")]
     NoSecret(&'static str),
+    /// The subscription names a tenant that does not exist.
+    #[error("no tenant named {0:?}; create it first with `tributary tenants create {0}` (POST /v1/tenants)")]
+    NoTenant(String),
     /// A tenant has as many subscriptions as it may.
     #[error(
         "tenant {tenant:?} has {limit} subscriptions, the most it may have ([limits] max_subscriptions_per_tenant); delete one first"
@@ -191,11 +194,22 @@ pub(crate) async fn resolve_secret(store: &dyn Store, subscription: &str) -> Res
 }
 
 impl Node {
-    /// Builds the sink and starts the worker of one subscription.
+    /// Builds the sink and starts the worker of one subscription, with fresh counters.
     pub(crate) async fn launch(
         &self,
         sub: SubscriptionConfig,
         origin: Origin,
+    ) -> Result<Arc<SubscriptionHandle>, NodeError> {
+        self.launch_with(sub, origin, Arc::default()).await
+    }
+
+    /// [`Node::launch`] keeping `status`: an update or a secret rotation restarts the worker, but the
+    /// counters since the node started carry over (as the `/metrics` counters do).
+    async fn launch_with(
+        &self,
+        sub: SubscriptionConfig,
+        origin: Origin,
+        status: Arc<SubscriptionStatus>,
     ) -> Result<Arc<SubscriptionHandle>, NodeError> {
         let mut cx = SinkContext::new(sub.name.as_str());
         if sub.sink.needs_generated_secret() {
@@ -205,7 +219,6 @@ impl Node {
             subscription: sub.name.clone(),
             message: e.to_string(),
         })?;
-        let status = Arc::new(SubscriptionStatus::default());
         let (control, control_rx) = mpsc::channel(64);
         let effective_filter = self.tenant_filter(&sub);
         let mut worker_config = sub.clone();
@@ -355,6 +368,17 @@ impl Node {
         }
     }
 
+    /// An API subscription's tenant must exist: a subscription of no tenant would be an orphan no key manages.
+    async fn check_tenant(&self, sub: &SubscriptionConfig) -> Result<(), ManageError> {
+        let Some(tenant) = &sub.tenant else { return Ok(()) };
+        match crate::tenants::Tenants::new(self.store.as_ref()).get(tenant).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(ManageError::NoTenant(tenant.clone())),
+            Err(crate::tenants::TenantError::Store(e)) => Err(e.into()),
+            Err(_) => Err(ManageError::NoTenant(tenant.clone())),
+        }
+    }
+
     async fn persist(&self, sub: &SubscriptionConfig) -> Result<(), StoreError> {
         let json = serde_json::to_string(sub).expect("subscription configs serialize");
         self.store.put_meta(&format!("{API_PREFIX}{}", sub.name), &json).await
@@ -368,6 +392,7 @@ impl Node {
         let _one_at_a_time = self.manage.lock().await;
         sub.qualify();
         self.check(&sub)?;
+        self.check_tenant(&sub).await?;
         let taken = match &sub.tenant {
             Some(t) => {
                 let short = sub.display_name();
@@ -437,10 +462,13 @@ impl Node {
         }
         let old = self.api_owned(name)?;
         self.check(&sub)?;
+        if sub.tenant != old.config.tenant {
+            self.check_tenant(&sub).await?;
+        }
         sub.sink.keep_secrets_of(&old.config.sink);
         self.persist(&sub).await?;
         old.stop().await;
-        Ok(self.launch(sub, Origin::Api).await?)
+        Ok(self.launch_with(sub, Origin::Api, old.status.clone()).await?)
     }
 
     /// A subscription that could not start, if it is one created through the API.
@@ -485,7 +513,7 @@ impl Node {
             .ok_or_else(|| ManageError::NoSecret(sub.sink.type_name()))?;
         self.persist(&sub).await?;
         old.stop().await;
-        self.launch(sub, Origin::Api).await?;
+        self.launch_with(sub, Origin::Api, old.status.clone()).await?;
         Ok((secret, expires_at))
     }
 

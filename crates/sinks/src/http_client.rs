@@ -244,6 +244,19 @@ pub fn shown_url(url: &Url) -> String {
     }
 }
 
+/// The SSRF guard's verdict on a URL's host, decided without resolving anything: an IP literal is judged
+/// by [`refused_reason`], `localhost` and `*.localhost` (RFC 6761) are loopback, and any other name is
+/// `None` here (the guard judges its addresses when it resolves them, at delivery). Returns the host as
+/// written and why it is refused.
+pub fn refused_host(url: &Url) -> Option<(String, &'static str)> {
+    let host = url.host_str()?;
+    if let Some(ip) = literal_ip(url) {
+        return refused_reason(ip).map(|reason| (host.to_owned(), reason));
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    (name == "localhost" || name.ends_with(".localhost")).then(|| (host.to_owned(), "loopback"))
+}
+
 fn literal_ip(url: &Url) -> Option<IpAddr> {
     // The URL parser has already normalised IPv4 forms (`http://2130706433/`) to dotted quads.
     let host = url.host_str()?;
@@ -416,6 +429,24 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_judged_without_resolving() {
+        let host = |u: &str| refused_host(&Url::parse(u).unwrap());
+        assert_eq!(host("http://127.0.0.1:9/hook"), Some(("127.0.0.1".into(), "loopback")));
+        assert_eq!(host("http://LOCALHOST./x"), Some(("localhost.".into(), "loopback")));
+        assert_eq!(
+            host("http://api.localhost/x"),
+            Some(("api.localhost".into(), "loopback"))
+        );
+        assert_eq!(host("http://[::1]/x"), Some(("[::1]".into(), "loopback")));
+        assert_eq!(host("http://10.1.2.3/x"), Some(("10.1.2.3".into(), "private")));
+        assert_eq!(host("http://2130706433/x"), Some(("127.0.0.1".into(), "loopback")));
+        // Public literals and names pass here; names are judged when resolved, at delivery.
+        assert_eq!(host("https://93.184.215.14/x"), None);
+        assert_eq!(host("https://example.com/x"), None);
+        assert_eq!(host("https://localhost.example.com/x"), None);
+    }
 
     fn verdict(ip: &str) -> Option<&'static str> {
         refused_reason(ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}")))

@@ -37,6 +37,17 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// A destination the SSRF guard will certainly refuse at delivery (decided without resolving names):
+    /// the field, the host as written, and why (`loopback`, `private`, ...).
+    pub fn refused_destination(&self) -> Option<(&'static str, String, &'static str)> {
+        match self {
+            SinkConfig::Webhook(config) => config.refused_destination().map(|(host, why)| ("url", host, why)),
+            // The operator chose the address of the sinks that reach its own network.
+            #[cfg(feature = "redis")]
+            SinkConfig::Redis(_) => None,
+        }
+    }
+
     /// Builds the running sink.
     pub fn build(&self, cx: SinkContext) -> Result<Arc<dyn Sink>, SinkError> {
         match self {

@@ -96,7 +96,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             if matches!(source.downcast_ref::<tributary_store::OpenError>(), Some(tributary_store::OpenError::Locked { .. })));
         if locked {
             anyhow::anyhow!(
-                "{e}\n  a running node holds the store: stop it (SIGTERM) before `tributary import`, or send the messages to the running node instead"
+                "{e}\n  a running node holds the store: stop it (Ctrl-C or SIGTERM) and run `tributary import` again, then start the node; or let the running node collect the gossip itself (`gossip_store` or `collectors` on the source, docs/sources/lightning.md)"
             )
         } else {
             anyhow::Error::from(e)
@@ -334,7 +334,7 @@ impl ImportSummary {
     }
 }
 
-/// `tributary import --config FILE --source NAME INPUT`.
+/// `tributary import --config FILE --source NAME INPUT` (the global `--json` prints the summary as JSON).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ImportArgs {
     /// The node's TOML config (its store is opened directly: stop the node first).
@@ -357,13 +357,10 @@ pub struct ImportArgs {
     /// The observer recorded on every message (default: the source name).
     #[arg(long)]
     pub collector: Option<String>,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Runs `tributary import`.
-pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
+pub async fn run(args: ImportArgs, json: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let config = Config::load(&args.config)?;
     let source = lightning_source(&config, &args.source)?;
@@ -382,13 +379,13 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         network: args.network.unwrap_or(source.network),
         collector: args.collector.clone(),
         max_waiting: source.max_waiting_updates,
-        progress: !args.json && std::io::stderr().is_terminal(),
+        progress: !json && std::io::stderr().is_terminal(),
     };
     // The file first: a typo must not create or lock a store.
     std::fs::metadata(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let store = open_store(&config).await?;
     let summary = import(store, opts).await?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", summary.text(&args.input));

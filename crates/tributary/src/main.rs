@@ -17,8 +17,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(version, about, long_about = None)]
 struct Cli {
     /// Log as JSON lines instead of text.
-    #[arg(long, global = true, env = "TRIBUTARY_LOG_JSON")]
+    #[arg(long, global = true, env = "TRIBUTARY_LOG_JSON", help_heading = "Global options")]
     log_json: bool,
+    #[command(flatten)]
+    conn: tributary::client::Conn,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,14 +34,11 @@ enum Command {
         config: PathBuf,
     },
     /// Start a node on a temporary store, ingest the bundled Lightning gossip and deliver it as signed
-    /// webhooks to a local receiver that verifies every signature.
+    /// webhooks to a local receiver that verifies every signature (`--json`: the report as JSON).
     #[cfg(feature = "lightning")]
-    Demo {
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Measure ingest, delivery, latency and memory on this machine, each next to a reference.
+    Demo,
+    /// Measure ingest, delivery, latency and memory on this machine, each next to a reference (`--json`:
+    /// the report as JSON).
     Bench {
         /// A smoke run of a few seconds instead of the full run (about seven minutes).
         #[arg(long)]
@@ -50,15 +49,14 @@ enum Command {
         /// Also write the Markdown report to this file.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Import a Lightning gossip file (gossip_store, GSP, compact or hex) into a stopped node's store,
     /// verifying every signature on all cores; prints accepted, duplicates and rejected by reason.
     #[cfg(feature = "lightning")]
     Import(tributary::import::ImportArgs),
-    /// Check a config file and report every problem at once.
+    /// Check a config file and report every problem at once: unknown or misspelled keys, invalid values and
+    /// kind patterns, and webhooks that every delivery would fail to reach (loopback or private addresses
+    /// without `allow_private_networks`).
     Validate {
         /// The TOML config file.
         #[arg(long, short)]
@@ -90,13 +88,26 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let quiet = !matches!(cli.command, Command::Run { .. });
     init_logging(cli.log_json, if quiet { "warn" } else { "info" });
+    let json = cli.conn.json;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|rt| rt.block_on(dispatch(cli.command)));
+        .and_then(|rt| rt.block_on(dispatch(cli.command, &cli.conn)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            // Scripts read one JSON value on stdout, success or not; the exit code is the same.
+            let mut body = serde_json::json!({"error": {"code": "error", "message": error_chain(&e)}});
+            if let Some(c) = e.downcast_ref::<tributary::client::ClientError>() {
+                body["error"]["code"] = c.code.clone().into();
+            } else if let Some(c) = e.downcast_ref::<tributary_engine::config::ConfigError>() {
+                body["error"]["code"] = "invalid_config".into();
+                body["error"]["problems"] = serde_json::json!(c.problems);
+            }
+            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
@@ -119,27 +130,42 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<()> {
+async fn dispatch(command: Command, conn: &tributary::client::Conn) -> anyhow::Result<()> {
     match command {
         Command::Run { config } => {
             let config = tributary_engine::Config::load(&config)?;
             tributary::node::run(config).await
         }
         #[cfg(feature = "lightning")]
-        Command::Demo { json } => tributary::demo::run(json).await,
-        Command::Client(command) => tributary::client::run(command).await,
-        Command::Bench { quick, only, out, json } => tributary::bench::run(quick, only, out, json).await,
+        Command::Demo => tributary::demo::run(conn.json).await,
+        Command::Client(command) => tributary::client::run(command, conn).await,
+        Command::Bench { quick, only, out } => tributary::bench::run(quick, only, out, conn.json).await,
         #[cfg(feature = "lightning")]
-        Command::Import(args) => tributary::import::run(args).await,
+        Command::Import(args) => tributary::import::run(args, conn.json).await,
         Command::Validate { config } => {
-            let c = tributary_engine::Config::load(&config)?;
-            println!(
-                "{}: ok ({} sources, {} subscriptions)",
-                config.display(),
-                c.sources.len(),
-                c.subscriptions.len()
-            );
+            let c = tributary_engine::Config::load_strict(&config)?;
+            if conn.json {
+                let ok = serde_json::json!({"file": config.display().to_string(), "ok": true,
+                    "sources": c.sources.len(), "subscriptions": c.subscriptions.len()});
+                println!("{}", serde_json::to_string_pretty(&ok)?);
+            } else {
+                println!(
+                    "{}: ok ({} sources, {} subscriptions)",
+                    config.display(),
+                    c.sources.len(),
+                    c.subscriptions.len()
+                );
+            }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

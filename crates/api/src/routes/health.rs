@@ -98,7 +98,11 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
         } else if s.dead_letters > limits.max_dead_letters {
             comp(
                 "degraded",
-                Some(format!("{} dead letters > {}", s.dead_letters, limits.max_dead_letters)),
+                Some(format!(
+                    "{} > {}",
+                    count(s.dead_letters, "dead letter"),
+                    limits.max_dead_letters
+                )),
             )
         } else {
             comp("ok", None)
@@ -161,4 +165,13 @@ pub async fn metrics(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respo
         node.metrics.render(),
     )
         .into_response()
+}
+
+/// `1 dead letter`, `2 dead letters`.
+fn count(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
 }

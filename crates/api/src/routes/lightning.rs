@@ -76,11 +76,27 @@ async fn keeper(node: &Node, p: &Principal, source: Option<&str>) -> Result<(Arc
     Ok((keeper, names))
 }
 
+/// `?at=`: Unix seconds, with a message that says so (`?at=yesterday` is not a time the API reads).
+fn unix_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let given = <Option<String> as Deserialize>::deserialize(d)?;
+    given
+        .map(|g| {
+            g.trim().parse::<u32>().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "expected Unix seconds such as 1700000002 (`date +%s`), got {:?}",
+                    g.chars().take(64).collect::<String>()
+                ))
+            })
+        })
+        .transpose()
+}
+
 /// `?at=&format=`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GraphQuery {
     /// Unix seconds (default: now).
+    #[serde(default, deserialize_with = "unix_seconds")]
     pub at: Option<u32>,
     /// `json` (default) or `raw`: the same snapshot as concatenated canonical `raw_gossip` envelopes
     /// (`CompactSize(len(body)) ‖ type ‖ body`), as ln-history's snapshot endpoint serves.
@@ -123,6 +139,7 @@ pub async fn graph(
 #[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// Unix seconds (default: now).
+    #[serde(default, deserialize_with = "unix_seconds")]
     pub at: Option<u32>,
     /// Only this `lightning` source's graph (default: every source the caller may read, combined).
     pub source: Option<String>,

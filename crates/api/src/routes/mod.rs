@@ -2,6 +2,7 @@
 //! document (`GET /openapi.json`) is generated from the same code and covers every route.
 
 mod dead_letters;
+mod deliveries;
 mod events;
 mod health;
 #[cfg(feature = "lightning")]
@@ -75,9 +76,9 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(subscriptions::pause))
         .routes(routes!(subscriptions::resume))
         .routes(routes!(subscriptions::send_test))
-        .routes(routes!(subscriptions::deliveries))
-        .routes(routes!(subscriptions::attempts))
-        .routes(routes!(subscriptions::replay))
+        .routes(routes!(deliveries::deliveries))
+        .routes(routes!(deliveries::attempts))
+        .routes(routes!(deliveries::replay))
         .routes(routes!(dead_letters::stats))
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::replay))

@@ -1,17 +1,34 @@
 //! Live counters of one subscription, shared between its worker and the API.
+//!
+//! Each counter is defined once and counted in one place (the worker's `finish`, next to the metric of the
+//! same meaning), since the node started; an update or a secret rotation keeps them. `docs/operations.md`
+//! ("What the counters count") lists them with their `/metrics` series:
+//!
+//! - `events_delivered`: distinct events whose delivery succeeded. A replay of an event that was already
+//!   delivered is an attempt, not another delivered event. `tributary_sink_events_delivered_total`.
+//! - `attempts`: every attempt, by outcome (`delivered`, `retriable`, `exhausted`, `rejected`).
+//!   `tributary_delivery_attempts_total{outcome}`.
+//! - `events_dead_lettered`: events that went to the dead-letter store. `tributary_sink_events_dropped_total`.
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use tributary_core::store::AttemptOutcome;
 
 /// Updated by the worker, read by the API. Relaxed atomics: figures, not synchronisation.
 #[derive(Debug, Default)]
 pub struct SubscriptionStatus {
-    /// Events delivered.
-    pub delivered: AtomicU64,
-    /// Failed attempts (retriable or rejected).
-    pub failed_attempts: AtomicU64,
-    /// Events dead-lettered since start.
-    pub dead_lettered: AtomicU64,
+    /// Distinct events delivered (replays of delivered events not counted again).
+    pub events_delivered: AtomicU64,
+    /// Attempts that succeeded.
+    pub attempts_delivered: AtomicU64,
+    /// Attempts that failed and were retried.
+    pub attempts_retriable: AtomicU64,
+    /// Attempts that failed retriably with the schedule used up (the event was dead-lettered).
+    pub attempts_exhausted: AtomicU64,
+    /// Attempts that failed for good.
+    pub attempts_rejected: AtomicU64,
+    /// Events dead-lettered.
+    pub events_dead_lettered: AtomicU64,
     /// Dead letters in the store now.
     pub dead_letters: AtomicU64,
     /// Deliveries in flight.
@@ -26,15 +43,28 @@ pub struct SubscriptionStatus {
     pub breaker_open: AtomicBool,
 }
 
+/// Attempts by outcome, as in `tributary_delivery_attempts_total{outcome}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AttemptCounts {
+    /// Succeeded.
+    pub delivered: u64,
+    /// Failed; retried later.
+    pub retriable: u64,
+    /// Failed retriably, schedule used up: the event was dead-lettered.
+    pub exhausted: u64,
+    /// Failed for good.
+    pub rejected: u64,
+}
+
 /// A snapshot for JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusSnapshot {
-    /// Events delivered since start.
-    pub delivered: u64,
-    /// Failed attempts since start.
-    pub failed_attempts: u64,
-    /// Dead letters since start.
-    pub dead_lettered: u64,
+    /// Distinct events delivered since the node started (a replay of a delivered event is not counted again).
+    pub events_delivered: u64,
+    /// Attempts since the node started, by outcome.
+    pub attempts: AttemptCounts,
+    /// Events dead-lettered since the node started.
+    pub events_dead_lettered: u64,
     /// Dead letters in the store now.
     pub dead_letters: u64,
     /// In flight now.
@@ -50,12 +80,28 @@ pub struct StatusSnapshot {
 }
 
 impl SubscriptionStatus {
+    /// Counts one attempt by its recorded outcome.
+    pub fn count_attempt(&self, outcome: AttemptOutcome) {
+        let counter = match outcome {
+            AttemptOutcome::Delivered => &self.attempts_delivered,
+            AttemptOutcome::Retriable => &self.attempts_retriable,
+            AttemptOutcome::Exhausted => &self.attempts_exhausted,
+            AttemptOutcome::Rejected => &self.attempts_rejected,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
     /// A consistent-enough snapshot.
     pub fn snapshot(&self) -> StatusSnapshot {
         StatusSnapshot {
-            delivered: self.delivered.load(Relaxed),
-            failed_attempts: self.failed_attempts.load(Relaxed),
-            dead_lettered: self.dead_lettered.load(Relaxed),
+            events_delivered: self.events_delivered.load(Relaxed),
+            attempts: AttemptCounts {
+                delivered: self.attempts_delivered.load(Relaxed),
+                retriable: self.attempts_retriable.load(Relaxed),
+                exhausted: self.attempts_exhausted.load(Relaxed),
+                rejected: self.attempts_rejected.load(Relaxed),
+            },
+            events_dead_lettered: self.events_dead_lettered.load(Relaxed),
             dead_letters: self.dead_letters.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             pending: self.pending.load(Relaxed),

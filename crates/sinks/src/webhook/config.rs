@@ -205,6 +205,16 @@ impl WebhookConfig {
         ))
     }
 
+    /// What the SSRF guard will certainly refuse at delivery: with `allow_private_networks` off, a URL whose
+    /// host is a refused IP literal or `localhost` (see [`refused_host`](crate::http_client::refused_host);
+    /// nothing is resolved). The host as written and why.
+    pub fn refused_destination(&self) -> Option<(String, &'static str)> {
+        if self.allow_private_networks {
+            return None;
+        }
+        crate::http_client::refused_host(&Url::parse(&self.url).ok()?)
+    }
+
     fn checked_url(&self) -> Result<Url, SinkError> {
         let url = Url::parse(&self.url).map_err(|e| {
             SinkError::config(

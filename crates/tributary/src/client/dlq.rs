@@ -3,9 +3,9 @@
 //! Without `--subscription`, `list`, `replay` and `purge` go over every visible subscription that has dead
 //! letters, one request each, with a progress bar when there is more than one.
 
-use super::table::{Table, clip, text, time};
+use super::table::{Table, cell, count, text, time};
 use super::{Client, opt_time, print_json, seg};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -54,6 +54,9 @@ pub enum Cmd {
         /// At most this many per subscription (1–10,000).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Show long errors in full instead of clipping them to the table.
+        #[arg(long)]
+        wide: bool,
     },
     /// Deliver dead letters again, each with a fresh set of retries.
     Replay(Action),
@@ -94,6 +97,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
             until,
             after,
             limit,
+            wide,
         } => {
             let q = [
                 ("after", Some(after.to_string())),
@@ -125,6 +129,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
                 return Ok(());
             }
             let mut t = Table::new(&["SUBSCRIPTION", "SEQ", "EVENT", "ATTEMPTS", "STATUS", "DEAD AT", "ERROR"]);
+            let mut clipped = false;
             for d in &all {
                 t.row(vec![
                     text(&d["subscription"]),
@@ -133,16 +138,19 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
                     text(&d["attempts"]),
                     text(&d["last_status"]),
                     time(&d["dead_at"]),
-                    clip(&text(&d["error"]), 80),
+                    cell(&text(&d["error"]), wide, &mut clipped),
                 ]);
             }
             t.print_or("no dead letters");
+            if clipped {
+                eprintln!("long errors clipped: --wide shows them in full");
+            }
             Ok(())
         }
         Cmd::Replay(action) => act(c, "replay", &action).await,
         Cmd::Purge { action, yes } => {
             if !yes && !action.dry_run {
-                bail!("purge deletes dead letters for good: add --yes to confirm, or --dry-run to count them");
+                crate::refuse!("purge deletes dead letters for good: add --yes to confirm, or --dry-run to count them");
             }
             act(c, "purge", &action).await
         }
@@ -221,9 +229,15 @@ async fn act(c: &Client, what: &str, a: &Action) -> anyhow::Result<()> {
     let n = names.len();
     let subs = if n == 1 { "subscription" } else { "subscriptions" };
     if a.dry_run {
-        println!("dry run: {matched} dead letters would be {done} ({n} {subs})");
+        let matched = count(matched, "dead letter");
+        println!("dry run: {matched} would be {done} ({n} {subs})");
     } else {
-        println!("{done} {affected} of {matched} matching dead letters ({n} {subs})");
+        let matching = if matched == 1 {
+            "matching dead letter"
+        } else {
+            "matching dead letters"
+        };
+        println!("{done} {affected} of {matched} {matching} ({n} {subs})");
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `tributary events list | get | tail`: read the durable log, one event, or follow new events live.
+//! `tributary events list | get | tail`: read the durable log, one event, or follow new events live
+//! (`events send` is in [`super::send`]).
 //!
 //! `tail` polls `GET /v1/events?after=` with the previous answer's `next_after`: that cursor covers every
 //! log entry the node looked at, so the tail never skips or repeats an event while new ones arrive.
@@ -73,6 +74,9 @@ pub enum Cmd {
         #[arg(long, default_value = "500ms")]
         interval: String,
     },
+    /// Send one event, or an NDJSON file with a progress bar, to an `http` source; prints how many were
+    /// accepted and how many were duplicates.
+    Send(super::send::Args),
 }
 
 /// Runs an event command.
@@ -120,6 +124,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
+        Cmd::Send(args) => super::send::run(c, args).await?,
     }
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! Client commands: operate a running node through its HTTP API (`tributary subscriptions list`, ...).
 //!
-//! Every command takes `--url` (env `TRIBUTARY_URL`), `--key` (env `TRIBUTARY_KEY`, else
-//! `TRIBUTARY_ADMIN_KEY`) and `--json` (print the API's JSON instead of a table). A failure is one line:
-//! the HTTP status, the API's error code and its message, or why the node could not be reached.
+//! The binary's global options ([`Conn`], accepted anywhere on the command line): `--url` (env
+//! `TRIBUTARY_URL`), `--key` (env `TRIBUTARY_KEY`, else `TRIBUTARY_ADMIN_KEY`) and `--json` (print the
+//! API's JSON instead of a table). A failure is one line: the HTTP status, the API's error code and its
+//! message, or why the node could not be reached; under `--json` it is `{"error": {"code", "message"}}` on
+//! stdout ([`ClientError`] carries the code).
 //!
 //! - [`table`]: aligned text tables and the small formatting helpers the commands share.
-//! - [`sources`]: `sources status [NAME]`.
-//! - [`events`]: `events list | get | tail`.
+//! - [`sources`]: `sources status [NAME]` (alias `sources list`).
+//! - [`events`]: `events list | get | tail | send`.
+//! - [`send`]: `events send`: one event, or an NDJSON file in batches with a progress bar.
 //! - [`subscriptions`]: `subscriptions list | get | create | update | delete | pause | resume | ...`.
 //! - [`dlq`]: `dlq stats | list | replay | purge`, over one or every visible subscription.
 //! - [`replay`]: `replay --subscription NAME --from X --to Y`: deliver a range of the log again.
@@ -15,6 +18,7 @@
 pub mod dlq;
 pub mod events;
 pub mod replay;
+pub mod send;
 pub mod sources;
 pub mod subscriptions;
 pub mod table;
@@ -25,19 +29,66 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
-/// Where the node is, who is asking and how to print: options shared by every client command.
+/// Where the node is, who is asking and how to print: the binary's global options, accepted before or
+/// after the command (`tributary --json subscriptions list`, `tributary subscriptions list --json`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct Conn {
-    /// The node's base URL.
-    #[arg(long, global = true, env = "TRIBUTARY_URL", default_value = "http://127.0.0.1:8080")]
+    /// The node's base URL (client commands).
+    #[arg(
+        long,
+        global = true,
+        env = "TRIBUTARY_URL",
+        default_value = "http://127.0.0.1:8080",
+        help_heading = "Global options"
+    )]
     pub url: String,
-    /// Admin key or tenant API key, sent as `Authorization: Bearer` [env: TRIBUTARY_KEY, else
-    /// TRIBUTARY_ADMIN_KEY].
-    #[arg(long, global = true)]
+    /// Admin key or tenant API key, sent as `Authorization: Bearer` (client commands) [env: TRIBUTARY_KEY,
+    /// else TRIBUTARY_ADMIN_KEY].
+    #[arg(long, global = true, alias = "api-key", help_heading = "Global options")]
     pub key: Option<String>,
-    /// Print the API's JSON instead of tables (for scripts).
-    #[arg(long, global = true)]
+    /// Print JSON instead of tables and text (for scripts); a failure too, as {"error": {"code",
+    /// "message"}} on stdout, with the same exit code.
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
+}
+
+/// A client command's failure with a machine-readable code: the API's (`not_found`, `forbidden`, ...),
+/// `unreachable` when the node did not answer, `invalid_argument` for what the CLI refused itself.
+#[derive(Debug)]
+pub struct ClientError {
+    /// The code printed under `--json`.
+    pub code: String,
+    /// The one line printed after `error: `.
+    pub message: String,
+    /// For the API's `invalid_event`: which event of the request (`index`).
+    pub index: Option<usize>,
+}
+
+impl ClientError {
+    /// A failure with this code.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            index: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// `bail!` for what the CLI refuses before asking the node: code `invalid_argument`.
+#[macro_export]
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err($crate::client::ClientError::new("invalid_argument", format!($($arg)*)).into())
+    };
 }
 
 /// The client commands; the binary flattens them into its own.
@@ -45,29 +96,21 @@ pub struct Conn {
 pub enum Command {
     /// Sources and their status (connected, stalled, events/s, checkpoints).
     Sources {
-        #[command(flatten)]
-        conn: Conn,
         #[command(subcommand)]
         cmd: sources::Cmd,
     },
-    /// The event log: list, get one, follow live.
+    /// The event log: list, get one, follow live, send events to an http source.
     Events {
-        #[command(flatten)]
-        conn: Conn,
         #[command(subcommand)]
         cmd: events::Cmd,
     },
     /// Subscriptions: who receives which events.
     Subscriptions {
-        #[command(flatten)]
-        conn: Conn,
         #[command(subcommand)]
         cmd: Box<subscriptions::Cmd>,
     },
     /// Dead letters: deliveries that failed for good; stats, list, replay, purge.
     Dlq {
-        #[command(flatten)]
-        conn: Conn,
         #[command(subcommand)]
         cmd: dlq::Cmd,
     },
@@ -75,22 +118,21 @@ pub enum Command {
     Replay(replay::Args),
     /// Tenants and their API keys (admin key).
     Tenants {
-        #[command(flatten)]
-        conn: Conn,
         #[command(subcommand)]
         cmd: tenants::Cmd,
     },
 }
 
 /// Runs a client command against the node.
-pub async fn run(command: Command) -> anyhow::Result<()> {
+pub async fn run(command: Command, conn: &Conn) -> anyhow::Result<()> {
+    let c = Client::new(conn)?;
     match command {
-        Command::Sources { conn, cmd } => sources::run(&Client::new(&conn)?, cmd).await,
-        Command::Events { conn, cmd } => events::run(&Client::new(&conn)?, cmd).await,
-        Command::Subscriptions { conn, cmd } => subscriptions::run(&Client::new(&conn)?, *cmd).await,
-        Command::Dlq { conn, cmd } => dlq::run(&Client::new(&conn)?, cmd).await,
-        Command::Replay(args) => replay::run(&Client::new(&args.conn)?, args).await,
-        Command::Tenants { conn, cmd } => tenants::run(&Client::new(&conn)?, cmd).await,
+        Command::Sources { cmd } => sources::run(&c, cmd).await,
+        Command::Events { cmd } => events::run(&c, cmd).await,
+        Command::Subscriptions { cmd } => subscriptions::run(&c, *cmd).await,
+        Command::Dlq { cmd } => dlq::run(&c, cmd).await,
+        Command::Replay(args) => replay::run(&c, args).await,
+        Command::Tenants { cmd } => tenants::run(&c, cmd).await,
     }
 }
 
@@ -113,9 +155,12 @@ impl Client {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
-                anyhow!(
-                    "--url: expected http://HOST:PORT or https://..., got {:?} (--url, TRIBUTARY_URL)",
-                    conn.url
+                ClientError::new(
+                    "invalid_argument",
+                    format!(
+                        "--url: expected http://HOST:PORT or https://..., got {:?} (--url, TRIBUTARY_URL)",
+                        conn.url
+                    ),
                 )
             })?;
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -198,17 +243,20 @@ impl Client {
         if status == reqwest::StatusCode::UNAUTHORIZED && self.key.is_none() {
             line.push_str("; pass --key or set TRIBUTARY_KEY");
         }
-        Err(anyhow!(line))
+        let mut e = ClientError::new(code, line);
+        e.index = body["error"]["index"].as_u64().map(|i| i as usize);
+        Err(e.into())
     }
 
     /// "cannot reach URL: connection refused; is tributary running?" from a transport error.
     fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
         let base = self.base.as_str().trim_end_matches('/');
         if e.is_timeout() {
-            return anyhow!(
+            let message = format!(
                 "{base}: no answer within {} s; is the node overloaded or stuck?",
                 REQUEST_TIMEOUT.as_secs()
             );
+            return ClientError::new("unreachable", message).into();
         }
         let mut reason = e.to_string();
         let mut cause: Option<&dyn std::error::Error> = Some(e);
@@ -220,7 +268,8 @@ impl Client {
             reason = c.to_string();
             cause = c.source();
         }
-        anyhow!("cannot reach {base}: {reason}; is tributary running? (--url, TRIBUTARY_URL)")
+        let message = format!("cannot reach {base}: {reason}; is tributary running? (--url, TRIBUTARY_URL)");
+        ClientError::new("unreachable", message).into()
     }
 }
 
@@ -307,20 +356,33 @@ mod tests {
         use clap::{CommandFactory, Parser};
         #[derive(Parser)]
         struct Cli {
+            #[command(flatten)]
+            conn: Conn,
             #[command(subcommand)]
             command: Command,
         }
         fn walk(c: &clap::Command, depth: usize, path: &str) {
-            for a in c.get_arguments() {
+            for a in c.get_arguments().filter(|a| !a.is_global_set()) {
                 let long = a.get_long().unwrap_or_default();
-                let shadows = ["url", "key", "json"].contains(&long) && depth > 1;
+                let shadows = ["url", "key", "json", "api-key"].contains(&long) && depth > 0;
                 assert!(!shadows, "{path} --{long} shadows the global option");
             }
             for sub in c.get_subcommands() {
                 walk(sub, depth + 1, &format!("{path} {}", sub.get_name()));
             }
         }
-        walk(&Cli::command(), 0, "tributary");
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        walk(&cmd, 0, "tributary");
+        // Accepted before and after the command.
+        for args in [
+            &["t", "--json", "--url", "http://x:1", "subscriptions", "list"][..],
+            &["t", "subscriptions", "list", "--key", "k", "--json"][..],
+            &["t", "subscriptions", "--api-key", "k", "list"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(cli.conn.json || cli.conn.key.as_deref() == Some("k"), "{args:?}");
+        }
     }
 
     #[test]

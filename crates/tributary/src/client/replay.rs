@@ -2,15 +2,12 @@
 //! subscription (the events of the range that match its filter), or count them with `--dry-run`.
 
 use super::table::text;
-use super::{Client, Conn, opt_time, print_json, seg};
-use anyhow::bail;
+use super::{Client, opt_time, print_json, seg};
 use serde_json::json;
 
 /// What to replay, and to whom.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[command(flatten)]
-    pub conn: Conn,
     /// The subscription that receives the events again.
     #[arg(long, short)]
     pub subscription: String,
@@ -34,12 +31,12 @@ pub struct Args {
 /// Runs `replay`.
 pub async fn run(c: &Client, a: Args) -> anyhow::Result<()> {
     if a.from.is_none() && a.to.is_none() && a.since.is_none() && a.until.is_none() {
-        bail!("give a range: --from SEQ --to SEQ and/or --since/--until");
+        crate::refuse!("give a range: --from SEQ --to SEQ and/or --since/--until");
     }
     if let (Some(from), Some(to)) = (a.from, a.to)
         && from > to
     {
-        bail!("--from {from} is after --to {to}");
+        crate::refuse!("--from {from} is after --to {to}");
     }
     let body = json!({
         "from_seq": a.from,

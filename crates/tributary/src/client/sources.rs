@@ -1,4 +1,4 @@
-//! `tributary sources status [NAME]`: is each source connected, stalled, how fast, where is its checkpoint.
+//! `tributary sources status [NAME]` (or `sources list`): is each source connected, stalled, how fast, where is its checkpoint.
 
 use super::table::{Table, clip, print_fields, text, time};
 use super::{Client, print_json, seg};
@@ -8,6 +8,7 @@ use serde_json::Value;
 #[derive(clap::Subcommand)]
 pub enum Cmd {
     /// Each source's state, events/s, counters, last event and checkpoint (one source in detail with NAME).
+    #[command(visible_alias = "list")]
     Status {
         /// Only this source, in detail.
         name: Option<String>,

@@ -106,6 +106,25 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// `1 dead letter`, `2 dead letters`.
+pub fn count(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// A long text cell: in full with `wide`, else clipped to 80 characters (noting in `clipped` that it was).
+pub fn cell(s: &str, wide: bool, clipped: &mut bool) -> String {
+    const MAX: usize = 80;
+    if wide || s.chars().count() <= MAX {
+        return s.to_owned();
+    }
+    *clipped = true;
+    clip(s, MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,7 +156,12 @@ async fn abuse_stored_records_that_cannot_load_are_reported_paused_and_removable
         "from-config and fine deliver"
     );
     // The tenant fixes one and deletes the other; the admin deletes the third.
-    let fixed = json!({"tenant": "alpha", "rate_limit": 100.0, "sink": {"type": "webhook", "url": rx.url()}});
+    // A public endpoint: a tenant may not deliver to loopback (422). The repaired subscription stays paused,
+    // so nothing is sent to it.
+    let fixed = json!({"tenant": "alpha", "rate_limit": 100.0, "sink": {"type": "webhook", "url": "https://hooks.example.com/x"}});
+    let loopback = json!({"tenant": "alpha", "rate_limit": 100.0, "sink": {"type": "webhook", "url": rx.url()}});
+    let (s, body) = call(&node, "PUT", "/v1/subscriptions/evil", &alpha, Some(loopback)).await;
+    assert_eq!(s, 422, "{body}");
     let (s, body) = call(&node, "PUT", "/v1/subscriptions/evil", &alpha, Some(fixed)).await;
     assert_eq!(s, 200, "{body}");
     assert!(body.get("problem").is_none(), "{body}");
@@ -318,6 +323,10 @@ async fn abuse_subscription_names_are_per_tenant_so_a_conflict_reveals_nothing()
     for n in ["alpha:orders", "beta:orders", "alpha:from-config", "from-config"] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
-    let (s, b) = call(&node, "GET", "/v1/subscriptions/beta:orders", ADMIN_KEY, None).await;
-    assert_eq!((s, &b["status"]["paused"]), (200, &json!(true)), "{b}");
+    // The pause reaches beta's worker through its control channel: wait for it.
+    let paused = || async {
+        let (s, b) = call(&node, "GET", "/v1/subscriptions/beta:orders", ADMIN_KEY, None).await;
+        s == 200 && b["status"]["paused"] == json!(true)
+    };
+    assert!(wait_until(T, paused).await);
 }

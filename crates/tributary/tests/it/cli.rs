@@ -13,24 +13,25 @@ use tributary_testkit::{ADMIN_KEY, Receiver, Reply, TestNode, wait_until, webhoo
 const T: Duration = Duration::from_secs(20);
 
 /// What a CLI run printed and how it ended.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+#[derive(Debug)]
+pub(crate) struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Out {
-    fn ok(self) -> Self {
+    pub fn ok(self) -> Self {
         assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         self
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 
     /// Exit code 1 and exactly one stderr line, which is returned.
-    fn failed(self) -> String {
+    pub fn failed(self) -> String {
         assert_eq!(self.code, 1, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line: {:?}", self.stderr);
@@ -49,7 +50,7 @@ fn command(url: &str, key: &str, args: &[&str]) -> tokio::process::Command {
     c
 }
 
-async fn cli_at(url: &str, key: &str, args: &[&str]) -> Out {
+pub(crate) async fn cli_at(url: &str, key: &str, args: &[&str]) -> Out {
     let o = command(url, key, args).output().await.expect("run the cli");
     Out {
         code: o.status.code().unwrap_or(-1),
@@ -58,7 +59,7 @@ async fn cli_at(url: &str, key: &str, args: &[&str]) -> Out {
     }
 }
 
-async fn admin(node: &TestNode, args: &[&str]) -> Out {
+pub(crate) async fn admin(node: &TestNode, args: &[&str]) -> Out {
     cli_at(&node.url, ADMIN_KEY, args).await
 }
 
@@ -164,8 +165,19 @@ async fn cli_subscriptions_lifecycle() {
         .await
         .ok();
     assert!(out.stdout.starts_with("new signing secret: whsec_"), "{}", out.stdout);
-    let now = admin(&node, &["subscriptions", "secret", "orders"]).await.ok().stdout;
+    let current = admin(&node, &["subscriptions", "secret", "orders"]).await.ok();
+    assert_eq!(
+        current.stdout.lines().count(),
+        1,
+        "only the current secret: {current:?}"
+    );
+    assert!(current.stderr.contains("--all"), "{current:?}");
+    let now = admin(&node, &["subscriptions", "secret", "orders", "--all"])
+        .await
+        .ok()
+        .stdout;
     assert_eq!(now.lines().count(), 2, "the new secret and the previous one: {now}");
+    assert!(now.starts_with(current.stdout.trim()), "{now}");
     assert!(now.lines().nth(1).unwrap().starts_with(old.trim()), "{now}");
 
     let out = admin(&node, &["subscriptions", "test", "orders"]).await.ok();
@@ -215,7 +227,13 @@ async fn cli_subscriptions_lifecycle() {
     };
     assert!(wait_until(T, || deliveries(node.url.clone())).await);
 
-    admin(&node, &["subscriptions", "delete", "orders"]).await.ok();
+    let err = admin(&node, &["subscriptions", "delete", "orders"]).await.failed();
+    assert!(err.contains("add --yes to confirm"), "{err}");
+    assert!(
+        admin(&node, &["subscriptions", "get", "orders"]).await.code == 0,
+        "still there"
+    );
+    admin(&node, &["subscriptions", "delete", "orders", "--yes"]).await.ok();
     let err = admin(&node, &["subscriptions", "get", "orders"]).await.failed();
     assert_eq!(err, "error: 404 not_found: no subscription named \"orders\"");
     let err = admin(&node, &["subscriptions", "create", "--name", "x"]).await.failed();

@@ -340,7 +340,7 @@ async fn tenant_subscriptions_never_see_unshared_sources_and_names_are_not_reuse
     assert_eq!(st, 409, "{err}");
     let s = json!({"name": "a-all", "sink": {"type": "webhook", "url": "https://example.com/h"}});
     let (st, fresh) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(s)).await;
-    assert_eq!((st, &fresh["status"]["delivered"]), (201, &json!(0)), "{fresh}");
+    assert_eq!((st, &fresh["status"]["events_delivered"]), (201, &json!(0)), "{fresh}");
     // Concurrent creates of one name: exactly one wins.
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..6 {

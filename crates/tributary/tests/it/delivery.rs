@@ -151,7 +151,18 @@ async fn permanent_and_exhausted_failures_become_dead_letters() {
     assert!(down["error"].as_str().unwrap().contains("retries exhausted"), "{down}");
     assert!(rx.wait_for(T, |r| delivered(r) == 1).await);
     let (_, sub) = node.get("/v1/subscriptions/hook").await;
-    assert_eq!(sub["status"]["dead_lettered"], 2);
+    assert_eq!(sub["status"]["events_dead_lettered"], 2);
+    // The attempt after which an event was dead-lettered is recorded as final.
+    let (_, a) = node.get("/v1/subscriptions/hook/attempts/2").await;
+    let outcomes: Vec<&str> = a["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["retriable", "retriable", "exhausted"], "{a}");
+    let (_, a) = node.get("/v1/subscriptions/hook/attempts/1").await;
+    assert_eq!(a["attempts"][0]["outcome"], "rejected", "{a}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

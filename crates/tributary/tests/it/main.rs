@@ -17,6 +17,8 @@ mod ingest;
 mod lightning;
 mod openapi;
 mod operations;
+mod operator;
+mod operator_cli;
 mod ordering;
 mod shutdown;
 mod sink_redis;

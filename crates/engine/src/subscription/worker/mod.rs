@@ -106,6 +106,11 @@ pub struct Worker {
     node_permits: Arc<Semaphore>,
     /// Sequence numbers in the dead-letter store (so the count stays exact across replays and purges).
     dead: BTreeSet<Seq>,
+    /// Requeued events that had been delivered before: delivering one again is an attempt, not another
+    /// delivered event (`events_delivered`). In memory: after a restart such a replay counts once more.
+    redelivery: HashSet<Seq>,
+    /// When the last "deliveries failing" warning was logged, and the failed attempts since (rate limit).
+    failing: outcome::FailingLog,
 
     /// The cursor of the last delivery update handed to the store.
     submitted_cursor: Seq,
@@ -175,6 +180,8 @@ impl Worker {
             in_flight: JoinSet::new(),
             node_permits,
             dead: BTreeSet::new(),
+            redelivery: HashSet::new(),
+            failing: outcome::FailingLog::default(),
             submitted_cursor: state.cursor,
             committing: None,
             update: DeliveryUpdate::default(),
@@ -192,6 +199,7 @@ impl Worker {
             from = last + 1;
         }
         w.status.dead_letters.store(w.dead.len() as u64, Relaxed);
+        w.status.in_flight.store(0, Relaxed); // counters carry over an update; in-flight ones do not
         w.status.cursor.store(w.submitted_cursor, Relaxed);
         w.refresh_status();
         Ok(w)

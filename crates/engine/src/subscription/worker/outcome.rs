@@ -4,7 +4,7 @@
 use super::{Done, Worker};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tributary_core::store::{AttemptRecord, DeadLetter, Pending};
+use tributary_core::store::{AttemptOutcome, AttemptRecord, DeadLetter, Pending};
 use tributary_core::{DeliveryStatus, Seq, StoreError, Timestamp};
 
 impl Worker {
@@ -31,23 +31,13 @@ impl Worker {
             };
             let key = event.event.key.clone().filter(|_| self.per_key);
             // Number this round's attempts after every attempt already recorded (committed or not).
-            let recorded = self
-                .store
-                .attempts(&self.name, seq)
-                .await?
-                .iter()
-                .map(|a| a.attempt)
-                .max()
-                .unwrap_or(0);
-            let unwritten = self
-                .update
-                .attempts
-                .iter()
-                .filter(|a| a.seq == seq)
-                .map(|a| a.attempt)
-                .max()
-                .unwrap_or(0);
-            let prior = recorded.max(unwritten);
+            let recorded = self.store.attempts(&self.name, seq).await?;
+            let unwritten = self.update.attempts.iter().filter(|a| a.seq == seq);
+            let earlier: Vec<&AttemptRecord> = recorded.iter().chain(unwritten).collect();
+            let prior = earlier.iter().map(|a| a.attempt).max().unwrap_or(0);
+            if earlier.iter().any(|a| a.outcome == AttemptOutcome::Delivered) {
+                self.redelivery.insert(seq);
+            }
             self.pending_insert(Pending {
                 seq,
                 key,
@@ -86,67 +76,68 @@ impl Worker {
         self.refresh_status();
     }
 
-    /// Applies the outcome of one attempt.
+    /// Applies the outcome of one attempt: records it (a retriable failure with the schedule used up as
+    /// `exhausted`), counts it in the status and the metrics (one place, so they agree), then settles,
+    /// holds or dead-letters the event.
     pub(super) fn finish(&mut self, d: Done) {
         let now = Instant::now();
         self.status.in_flight.fetch_sub(1, Relaxed);
         let r = &d.report;
+        let retry_delay = match r.status {
+            DeliveryStatus::Retriable => self.retry.next_delay(d.attempt, r.retry_after),
+            _ => None,
+        };
+        let outcome = match r.status {
+            DeliveryStatus::Retriable if retry_delay.is_none() => AttemptOutcome::Exhausted,
+            status => AttemptOutcome::from(status),
+        };
         self.update.attempts.push(AttemptRecord {
             seq: d.seq,
             attempt: d.prior + d.attempt,
             at: d.started,
-            outcome: r.status,
+            outcome,
             status: r.code,
             latency_us: r.latency.as_micros() as u64,
             error: r.error.clone(),
         });
-        let outcome = match r.status {
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Retriable => "retriable",
-            DeliveryStatus::Rejected => "rejected",
-        };
-        crate::metrics::attempt(&self.name, d.attempt == 1, outcome, r.code);
+        self.status.count_attempt(outcome);
+        crate::metrics::attempt(&self.name, d.attempt == 1, outcome.as_str(), r.code);
         if self.breaker.record(r.status == DeliveryStatus::Retriable, now) {
             tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "circuit breaker opened after repeated failures; probing again later");
+        }
+        if outcome != AttemptOutcome::Delivered {
+            let _warned = self.failing.failed(&self.name, &self.sink.describe(), r, now);
         }
         let key = d.event.event.key.clone().filter(|_| self.per_key);
         if d.from_pending {
             self.pending_in_flight.remove(&d.seq);
         }
-        match r.status {
-            DeliveryStatus::Delivered => {
-                self.status.delivered.fetch_add(1, Relaxed);
+        match outcome {
+            AttemptOutcome::Delivered => {
+                // A replay of an event delivered before is another attempt, not another delivered event.
+                let distinct = !self.redelivery.remove(&d.seq);
+                if distinct {
+                    self.status.events_delivered.fetch_add(1, Relaxed);
+                }
                 // Ingest-to-delivery latency counts an event's first round only: a replay is not latency.
                 let latency = Timestamp::now().micros_since(d.event.ingested_at);
                 let latency = (d.prior == 0).then(|| Duration::from_micros(latency));
-                crate::metrics::delivered(&self.name, latency);
+                crate::metrics::delivered(&self.name, distinct, latency);
                 self.settle(&d, key.as_deref());
             }
-            DeliveryStatus::Retriable => {
-                self.status.failed_attempts.fetch_add(1, Relaxed);
-                match self.retry.next_delay(d.attempt, r.retry_after) {
-                    Some(delay) => {
-                        let due_at = Timestamp::now().plus(delay);
-                        tracing::debug!(subscription = %self.name, seq = d.seq, attempt = d.attempt, ?delay, error = ?r.error, "delivery failed; retry scheduled");
-                        self.hold(&d, key, due_at);
-                    }
-                    None => {
-                        crate::metrics::dead_lettered(&self.name, "exhausted");
-                        self.dead_letter(&d, key.as_deref(), "retries exhausted")
-                    }
-                }
+            AttemptOutcome::Retriable => {
+                let delay = retry_delay.unwrap_or_default();
+                let due_at = Timestamp::now().plus(delay);
+                tracing::debug!(subscription = %self.name, seq = d.seq, attempt = d.attempt, ?delay, error = ?r.error, "delivery failed; retry scheduled");
+                self.hold(&d, key, due_at);
             }
-            DeliveryStatus::Rejected if r.gone => {
-                self.status.failed_attempts.fetch_add(1, Relaxed);
+            AttemptOutcome::Exhausted => self.dead_letter(&d, key.as_deref(), "exhausted", "retries exhausted"),
+            AttemptOutcome::Rejected if r.gone => {
                 tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "receiver answered 410 Gone; subscription paused until resumed");
                 self.hold(&d, key, Timestamp::now());
                 self.set_paused(true);
             }
-            DeliveryStatus::Rejected => {
-                self.status.failed_attempts.fetch_add(1, Relaxed);
-                crate::metrics::dead_lettered(&self.name, "rejected");
-                self.dead_letter(&d, key.as_deref(), "rejected by the receiver");
-            }
+            AttemptOutcome::Rejected => self.dead_letter(&d, key.as_deref(), "rejected", "rejected by the receiver"),
         }
         self.refresh_status();
     }
@@ -180,8 +171,10 @@ impl Worker {
         }
     }
 
-    pub(super) fn dead_letter(&mut self, d: &Done, key: Option<&str>, why: &str) {
-        self.status.dead_lettered.fetch_add(1, Relaxed);
+    pub(super) fn dead_letter(&mut self, d: &Done, key: Option<&str>, reason: &'static str, why: &str) {
+        self.redelivery.remove(&d.seq);
+        self.status.events_dead_lettered.fetch_add(1, Relaxed);
+        crate::metrics::dead_lettered(&self.name, reason);
         self.status.dead_letters.fetch_add(1, Relaxed);
         self.dead.insert(d.seq);
         let error = d.report.error.clone().unwrap_or_else(|| why.to_owned());
@@ -260,5 +253,58 @@ impl Worker {
             }
         }
         self.pending_changes.insert(seq, None);
+    }
+}
+
+/// The worker's rate-limited WARN while an endpoint keeps failing (STYLE rule 14: WARN = recovered, nothing
+/// lost yet): the first failed attempt logs at once, later ones at most once a minute with how many failed
+/// since, so an operator sees a failing endpoint before anything is dead-lettered.
+#[derive(Debug, Default)]
+pub(super) struct FailingLog {
+    last: Option<Instant>,
+    since: u64,
+}
+
+/// How often the "deliveries failing" warning repeats while failures go on.
+const FAILING_EVERY: Duration = Duration::from_secs(60);
+
+impl FailingLog {
+    /// Counts a failed attempt; logs (and returns true) when the last warning is old enough.
+    fn failed(&mut self, subscription: &str, sink: &str, r: &tributary_core::AttemptReport, now: Instant) -> bool {
+        self.since += 1;
+        if self.last.is_some_and(|t| now.duration_since(t) < FAILING_EVERY) {
+            return false;
+        }
+        let error = r.error.as_deref().unwrap_or("no error message");
+        let status = r.code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+        tracing::warn!(subscription, sink, failed_attempts = self.since, %status, %error, "deliveries failing; retries continue on the schedule, see `tributary subscriptions deliveries`");
+        self.last = Some(now);
+        self.since = 0;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_warning_is_rate_limited_but_repeats() {
+        let r = tributary_core::AttemptReport::failed(
+            DeliveryStatus::Retriable,
+            Some(503),
+            Duration::ZERO,
+            "HTTP 503".into(),
+        );
+        let (mut log, t0) = (FailingLog::default(), Instant::now());
+        assert!(log.failed("s", "webhook", &r, t0), "the first failure warns at once");
+        assert!(!log.failed("s", "webhook", &r, t0 + Duration::from_secs(1)));
+        assert!(!log.failed("s", "webhook", &r, t0 + Duration::from_secs(59)));
+        assert_eq!(log.since, 2);
+        assert!(
+            log.failed("s", "webhook", &r, t0 + FAILING_EVERY),
+            "and again a minute later"
+        );
+        assert_eq!(log.since, 0);
     }
 }

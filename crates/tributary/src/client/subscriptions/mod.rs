@@ -1,16 +1,18 @@
 //! `tributary subscriptions ...`: list, inspect, create, update, delete, pause, resume, rotate the secret,
 //! send a test event, show the secret and the deliveries of a subscription.
 //!
+//! Every command names the subscription as its first argument (`create NAME`; `--name` still works).
 //! `create` and `update` take a subscription as in the config file (`--file SUB.json` or `.toml`) and/or
-//! flags (`--name --endpoint --kinds ...`); flags win over the file. `update` without `--file` changes only what
+//! flags (`--endpoint --kinds ...`); flags win over the file. `update` without `--file` changes only what
 //! the flags say and keeps the rest, the signing secrets included.
 
 mod spec;
 
-pub use spec::Spec;
+pub use spec::{Created, Spec};
 
-use super::table::{Table, clip, print_fields, text, time};
+use super::table::{Table, cell, clip, print_fields, text, time};
 use super::{Client, print_json, seg};
+use crate::refuse;
 use anyhow::bail;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -28,22 +30,34 @@ pub enum Cmd {
     /// Create a subscription; prints its signing secret.
     Create {
         /// Its name (or `name` in the file).
-        #[arg(long)]
         name: Option<String>,
+        /// Its name (the earlier spelling of the NAME argument).
+        #[arg(long = "name", hide = true, conflicts_with = "name")]
+        name_flag: Option<String>,
         #[command(flatten)]
         spec: Spec,
+        #[command(flatten)]
+        created: Created,
     },
-    /// Change an API-created subscription; its cursor, deliveries and secrets carry over.
+    /// Change an API-created subscription; what no flag names stays as it is, and its cursor, deliveries
+    /// and signing secrets carry over.
     Update {
         /// The subscription.
         name: String,
         #[command(flatten)]
         spec: Spec,
+        /// Replace the signing secrets at once with this one (`whsec_…`); `rotate-secret` keeps the old
+        /// one signing for an overlap instead.
+        #[arg(long)]
+        secret: Option<String>,
     },
-    /// Delete an API-created subscription (its delivery history stays).
+    /// Delete an API-created subscription (its delivery history stays; the name cannot be used again).
     Delete {
         /// The subscription.
         name: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
     },
     /// Stop starting deliveries (in-flight ones finish).
     Pause {
@@ -68,15 +82,21 @@ pub enum Cmd {
         /// The subscription.
         name: String,
     },
-    /// Show the signing secret(s).
+    /// Print the current signing secret, one line (`$(tributary subscriptions secret NAME)`).
     Secret {
         /// The subscription.
         name: String,
+        /// Also the previous secrets still signing after a rotation, with their expiry.
+        #[arg(long)]
+        all: bool,
     },
     /// Deliveries with every attempt (time, outcome, status, latency, error).
     Deliveries {
         /// The subscription.
         name: String,
+        /// Show long errors in full instead of clipping them to the table.
+        #[arg(long)]
+        wide: bool,
         /// Events after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -107,16 +127,22 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
             }
             v
         }
-        Cmd::Create { name, spec } => {
+        Cmd::Create {
+            name,
+            name_flag,
+            spec,
+            created,
+        } => {
             let mut body = spec.load()?;
-            if let Some(n) = name {
+            created.apply(&mut body);
+            if let Some(n) = name.or(name_flag) {
                 body["name"] = n.into();
             }
             let Some(name) = body["name"].as_str().map(str::to_owned) else {
-                bail!("give the subscription a name: --name NAME or `name` in --file");
+                refuse!("give the subscription a name: `subscriptions create NAME` or `name` in --file");
             };
             if body["sink"]["url"].is_null() {
-                bail!("give the endpoint: --endpoint URL or [sink] url in --file");
+                refuse!("give the endpoint: --endpoint URL or [sink] url in --file");
             }
             let v = c.post("/v1/subscriptions", Some(&body)).await?;
             if !c.json {
@@ -126,8 +152,8 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
             }
             v
         }
-        Cmd::Update { name, spec } => {
-            let body = if spec.file.is_some() {
+        Cmd::Update { name, spec, secret } => {
+            let mut body = if spec.file.is_some() {
                 spec.load()?
             } else {
                 let mut current = c.get(&path(&name, ""), &[]).await?["config"].take();
@@ -138,13 +164,19 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
                 spec.apply(&mut current);
                 current
             };
+            spec::set_secret(&mut body, secret.as_deref());
             let v = c.call(Method::PUT, &path(&name, ""), Some(&body)).await?;
             if !c.json {
                 println!("updated subscription {name}");
             }
             v
         }
-        Cmd::Delete { name } => {
+        Cmd::Delete { name, yes } => {
+            if !yes {
+                refuse!(
+                    "delete stops subscription {name:?} for good and its name cannot be used again: add --yes to confirm (`subscriptions pause {name}` stops deliveries and can be undone)"
+                );
+            }
             c.call(Method::DELETE, &path(&name, ""), None).await?;
             if !c.json {
                 println!("deleted subscription {name}");
@@ -185,21 +217,33 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Cmd::Secret { name } => {
-            let v = c.get(&path(&name, "/secret"), &[]).await?;
+        Cmd::Secret { name, all } => {
+            let mut v = c.get(&path(&name, "/secret"), &[]).await?;
             if !c.json {
                 println!("{}", text(&v["secret"]));
-                for p in v["previous"].as_array().into_iter().flatten() {
-                    println!("{} (previous, until {})", text(&p["secret"]), text(&p["expires_at"]));
+                let previous = v["previous"].as_array().map(Vec::as_slice).unwrap_or_default();
+                if all {
+                    for p in previous {
+                        println!("{} (previous, until {})", text(&p["secret"]), text(&p["expires_at"]));
+                    }
+                } else if !previous.is_empty() {
+                    eprintln!("{} previous secret(s) still signing: --all shows them", previous.len());
                 }
+            } else if !all && let Some(obj) = v.as_object_mut() {
+                obj.remove("previous");
             }
             v
         }
-        Cmd::Deliveries { name, after, limit } => {
+        Cmd::Deliveries {
+            name,
+            wide,
+            after,
+            limit,
+        } => {
             let q = [("after", Some(after.to_string())), ("limit", Some(limit.to_string()))];
             let v = c.get(&path(&name, "/deliveries"), &q).await?;
             if !c.json {
-                deliveries(&v);
+                deliveries(&v, wide);
             }
             v
         }
@@ -236,9 +280,9 @@ fn list(v: &Value) {
         "TENANT",
         "STATE",
         "BACKLOG",
-        "DELIVERED",
-        "FAILED",
-        "DEAD",
+        "EVENTS DELIVERED",
+        "FAILED ATTEMPTS",
+        "DEAD LETTERS",
         "SINK",
     ]);
     for s in v["subscriptions"].as_array().into_iter().flatten() {
@@ -249,8 +293,8 @@ fn list(v: &Value) {
             text(&s["tenant"]),
             state(st).into(),
             text(&s["backlog"]),
-            text(&st["delivered"]),
-            text(&st["failed_attempts"]),
+            text(&st["events_delivered"]),
+            failed_attempts(&st["attempts"]).to_string(),
             text(&st["dead_letters"]),
             clip(&text(&s["sink"]), 60),
         ]);
@@ -268,8 +312,9 @@ fn detail(s: &Value) {
         ("state", state(st).into()),
         ("backlog", text(&s["backlog"])),
         ("cursor", text(&st["cursor"])),
-        ("delivered", text(&st["delivered"])),
-        ("failed attempts", text(&st["failed_attempts"])),
+        ("events delivered", text(&st["events_delivered"])),
+        ("attempts", attempts(&st["attempts"])),
+        ("events dead-lettered", text(&st["events_dead_lettered"])),
         ("dead letters", text(&st["dead_letters"])),
         ("in flight", text(&st["in_flight"])),
         ("pending", text(&st["pending"])),
@@ -280,7 +325,24 @@ fn detail(s: &Value) {
     );
 }
 
-fn deliveries(v: &Value) {
+/// The status's attempts that failed (every outcome but `delivered`).
+fn failed_attempts(a: &Value) -> u64 {
+    ["retriable", "exhausted", "rejected"]
+        .iter()
+        .map(|o| a[o].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// `6 (2 delivered, 3 retriable, 1 exhausted, 0 rejected)`, as `tributary_delivery_attempts_total` counts.
+fn attempts(a: &Value) -> String {
+    let outcomes = ["delivered", "retriable", "exhausted", "rejected"];
+    let n = |o: &str| a[o].as_u64().unwrap_or(0);
+    let parts: Vec<String> = outcomes.iter().map(|o| format!("{} {o}", n(o))).collect();
+    format!("{} ({})", outcomes.iter().map(|o| n(o)).sum::<u64>(), parts.join(", "))
+}
+
+fn deliveries(v: &Value, wide: bool) {
+    let mut clipped = false;
     let mut t = Table::new(&["SEQ", "ATTEMPT", "AT", "OUTCOME", "STATUS", "LATENCY", "ERROR"]);
     for d in v["deliveries"].as_array().into_iter().flatten() {
         for a in d["attempts"].as_array().into_iter().flatten() {
@@ -292,11 +354,14 @@ fn deliveries(v: &Value) {
                 text(&a["outcome"]),
                 text(&a["status"]),
                 format!("{ms:.1} ms"),
-                clip(&text(&a["error"]), 80),
+                cell(&text(&a["error"]), wide, &mut clipped),
             ]);
         }
     }
     t.print_or("no deliveries yet");
+    if clipped {
+        eprintln!("long errors clipped: --wide shows them in full");
+    }
     if !v["next_after"].is_null() {
         eprintln!("more: --after {}", text(&v["next_after"]));
     }

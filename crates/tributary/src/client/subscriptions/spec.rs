@@ -4,7 +4,8 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// A subscription's settings from a file and/or flags.
+/// A subscription's settings from a file and/or flags, shared by `create` and `update` (the flags only one
+/// of them takes are in [`Created`] and on `update` itself).
 #[derive(clap::Args, Debug, Default)]
 pub struct Spec {
     /// A subscription as in the config file: JSON, or TOML (one table, or one `[[subscriptions]]`).
@@ -19,30 +20,21 @@ pub struct Spec {
     /// Source names, comma-separated or repeated. Default: every source.
     #[arg(long, value_delimiter = ',')]
     pub sources: Vec<String>,
-    /// Event keys, comma-separated or repeated. Default: every key.
-    #[arg(long, value_delimiter = ',')]
-    pub keys: Vec<String>,
-    /// The signing secret (`whsec_…`). Default on create: a generated one.
-    #[arg(long)]
-    pub secret: Option<String>,
+    /// Event keys, comma-separated or repeated (the spelling of `events list --event-key`). Default: every key.
+    #[arg(long = "event-key", alias = "keys", value_delimiter = ',')]
+    pub event_keys: Vec<String>,
     /// Retry schedule, comma-separated (`0s,5s,5m,1h`).
     #[arg(long, value_delimiter = ',')]
     pub retry: Vec<String>,
     /// `none` or `per_key` (events of one key arrive in order).
     #[arg(long)]
     pub ordering: Option<String>,
-    /// Where a new subscription starts: `beginning` of the log or its `end`.
-    #[arg(long)]
-    pub start: Option<String>,
     /// Deliveries in flight at once.
     #[arg(long)]
     pub max_in_flight: Option<u64>,
     /// At most this many deliveries per second.
     #[arg(long)]
     pub rate_limit: Option<f64>,
-    /// The owning tenant (admin key only; a tenant key always creates its own).
-    #[arg(long)]
-    pub tenant: Option<String>,
     /// Allow a receiver on a private or loopback address (admin key only).
     #[arg(long)]
     pub allow_private_networks: bool,
@@ -71,13 +63,14 @@ impl Spec {
         if let Some(url) = &self.endpoint {
             sink["url"] = url.clone().into();
         }
-        if let Some(secret) = &self.secret {
-            sink["secret"] = secret.clone().into();
-        }
         if self.allow_private_networks {
             sink["allow_private_networks"] = true.into();
         }
-        for (field, list) in [("kinds", &self.kinds), ("sources", &self.sources), ("keys", &self.keys)] {
+        for (field, list) in [
+            ("kinds", &self.kinds),
+            ("sources", &self.sources),
+            ("keys", &self.event_keys),
+        ] {
             if !list.is_empty() {
                 if !v["filter"].is_object() {
                     v["filter"] = json!({});
@@ -97,10 +90,42 @@ impl Spec {
             }
         };
         set("ordering", self.ordering.clone().map(Value::from));
-        set("start", self.start.clone().map(Value::from));
         set("max_in_flight", self.max_in_flight.map(Value::from));
         set("rate_limit", self.rate_limit.map(Value::from));
-        set("tenant", self.tenant.clone().map(Value::from));
+    }
+}
+
+/// What only `create` sets: the secret (else generated), where it starts, whose it is.
+#[derive(clap::Args, Debug, Default)]
+pub struct Created {
+    /// The signing secret (`whsec_…`). Default: a generated one.
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Where it starts: `beginning` of the log (default) or its `end`.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// The owning tenant (admin key only; a tenant key always creates its own). It must exist.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+impl Created {
+    /// Sets what the flags say on a subscription's JSON (after [`Spec::apply`]).
+    pub(super) fn apply(&self, v: &mut Value) {
+        set_secret(v, self.secret.as_deref());
+        if let Some(start) = &self.start {
+            v["start"] = start.clone().into();
+        }
+        if let Some(tenant) = &self.tenant {
+            v["tenant"] = tenant.clone().into();
+        }
+    }
+}
+
+/// Sets `sink.secret` when one is given.
+pub(super) fn set_secret(v: &mut Value, secret: Option<&str>) {
+    if let Some(secret) = secret {
+        v["sink"]["secret"] = secret.into();
     }
 }
 
