@@ -3,6 +3,7 @@
 
 mod abuse_api;
 mod abuse_dedup;
+mod abuse_fuzz;
 mod abuse_lightning;
 mod abuse_subscriptions;
 mod cli;
