@@ -69,7 +69,9 @@ for t in "${targets[@]}"; do
     -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1
   rc=$?
   set -e
-  secs=$(( $(date +%s) - start ))
+  # libFuzzer's own time (without the build); the wall time if it did not get that far.
+  secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  secs=${secs:-$(( $(date +%s) - start ))}
   done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   # libFuzzer's corpus at the end: inputs/size.
   corpus=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | sed 's/corp: //')
