@@ -6,9 +6,8 @@
 //! whose length prefix announces more is an error that is stepped over by its announced length without
 //! reading it, so after such an error [`Reader::offset`] may lie beyond the bytes given: the caller seeks
 //! there. A hex line longer than [`MAX_HEX_LINE`] is an error as soon as that many bytes have no newline,
-//! and the rest of the line is then discarded as it comes. Before the end of the input, a GSP or compact
-//! record is decided only on [`DECIDE_WINDOW`] bytes or more. So the reader never needs more than about
-//! [`DECIDE_WINDOW`] bytes of input at once to make progress.
+//! and the rest of the line is then discarded as it comes. So the reader never needs more than about
+//! [`MAX_HEX_LINE`] bytes of input at once to make progress.
 
 use super::envelope::{self, Framing};
 use super::formats::{FLAG_DELETED, Format, FormatError, GSP_HEADER, ReadStats, Record, STORE_HEADER_LEN, crc32c};
@@ -17,13 +16,6 @@ use std::borrow::Cow;
 
 /// The longest hex line read: two hex digits per byte of the longest envelope, plus 1 KiB of whitespace.
 pub const MAX_HEX_LINE: usize = 2 * wire::MAX_ENVELOPE_LEN + 1024;
-
-/// How much input a GSP or compact record is decided on: two of the longest envelopes (the record and
-/// the one that must follow it), plus room. Which framing a record has can depend on the bytes after it
-/// (`Canonical` or `OffByTwo`, a big-endian or a little-endian length), so before the end of the input
-/// the reader waits for this much rather than decide on a buffer that happens to end early: fed in
-/// pieces, it yields exactly what it yields on the whole input (found by fuzzing, target `ln_formats`).
-pub const DECIDE_WINDOW: usize = 140_000;
 
 /// An incremental reader: feed it the input from [`Reader::offset`] on.
 #[derive(Clone, Debug)]
@@ -95,13 +87,10 @@ impl Reader {
         }
         loop {
             let rest = &buf[at..];
-            if !eof && rest.len() < DECIDE_WINDOW && matches!(self.format, Format::Gsp | Format::Compact) {
-                return Ok(None);
-            }
             let step = match self.format {
                 Format::GossipStore => self.store_record(rest),
                 Format::Gsp => self.gsp_record(rest),
-                Format::Compact => self.compact_record(rest),
+                Format::Compact => self.compact_record(rest, eof),
                 Format::Hex => self.hex_line(rest, eof),
             };
             match step {
@@ -256,7 +245,7 @@ impl Reader {
         )
     }
 
-    fn compact_record<'a>(&mut self, buf: &'a [u8]) -> Step<'a> {
+    fn compact_record<'a>(&mut self, buf: &'a [u8], eof: bool) -> Step<'a> {
         if buf.is_empty() {
             return Step::NeedMore;
         }
@@ -272,6 +261,9 @@ impl Reader {
                         },
                         used,
                     );
+                }
+                if !eof && buf.len() < wire::MAX_ENVELOPE_LEN + 4096 {
+                    return Step::NeedMore;
                 }
                 Step::Error(
                     FormatError::Corrupt {
