@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of tributary: formatting, unit, property, integration (real binary, real store, real
-# HTTP), the Standard Webhooks conformance check with PyPI's standardwebhooks and svix, the demo, and a
-# short smoke of the benchmark. Installs what it needs on a fresh machine (cargo-nextest, a Python venv).
+# HTTP), the Standard Webhooks conformance check with PyPI's standardwebhooks and svix, a short smoke of
+# every fuzz target, the demo, and a short smoke of the benchmark. Installs what it needs on a fresh
+# machine (cargo-nextest, cargo-fuzz, a Python venv).
 #
 # Usage: ./scripts/test.sh            everything
-#        ./scripts/test.sh --quick    skip the demo and the bench smoke
+#        ./scripts/test.sh --quick    skip the fuzz smoke, the demo and the bench smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -37,6 +38,13 @@ step "tests"
 cargo nextest run --release --locked --workspace --no-fail-fast
 
 if [[ $quick == 0 ]]; then
+  step "fuzz smoke: 2,000 executions of each target (docs/fuzzing.md)"
+  if ! command -v cargo-fuzz >/dev/null; then
+    step "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked || echo "could not install cargo-fuzz (offline?): the fuzz smoke is skipped"
+  fi
+  ./scripts/fuzz.sh --smoke
+
   step "demo"
   ./target/release/tributary demo
 

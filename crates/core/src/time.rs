@@ -53,11 +53,20 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0).max(0) as u64
     }
 
-    /// Parses RFC 3339 (`2026-11-22T05:32:28Z`, `2026-11-22T06:32:28.5+01:00`).
+    /// Parses RFC 3339 (`2026-11-22T05:32:28Z`, `2026-11-22T06:32:28.5+01:00`). A time whose UTC year is
+    /// outside 0000–9999 (`9999-12-31T23:59:59-01:00`) is refused: it could not be written back.
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
         let t = OffsetDateTime::parse(s, &Rfc3339)
             .map_err(|e| format!("expected an RFC 3339 time such as 2026-11-22T05:32:28Z, got {s:?} ({e})"))?;
-        Ok(Self((t.unix_timestamp_nanos() / 1_000) as i64))
+        let micros = t.unix_timestamp_nanos() / 1_000;
+        if micros < Self::MIN.0 as i128 || micros > Self::MAX.0 as i128 {
+            return Err(format!(
+                "{s:?} is outside the years 0000 to 9999 in UTC; give a time from {} to {}",
+                Self::MIN.to_rfc3339(),
+                Self::MAX.to_rfc3339()
+            ));
+        }
+        Ok(Self(micros as i64))
     }
 
     /// RFC 3339 in UTC.
@@ -118,5 +127,28 @@ mod tests {
         // What an earlier version wrote for such a time is read back, saturated.
         let legacy: Timestamp = serde_json::from_str("\"9223372036854775807\"").unwrap();
         assert_eq!(legacy, Timestamp::MAX);
+    }
+
+    /// Found by fuzzing: an offset moves a four-digit year out of 0000–9999 in UTC; such a time was
+    /// accepted and then written back as another time (the nearest end of the range).
+    #[test]
+    fn times_outside_years_0000_to_9999_in_utc_are_refused() {
+        for s in [
+            "9999-12-31T23:59:59-00:01",
+            "0000-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:59.9-23:59",
+        ] {
+            let err = Timestamp::parse_rfc3339(s).unwrap_err();
+            assert!(err.contains("outside the years 0000 to 9999"), "{s}: {err}");
+            assert!(serde_json::from_str::<Timestamp>(&format!("{s:?}")).is_err());
+        }
+        for s in [
+            "9999-12-31T23:59:59.999999Z",
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00-01:00",
+        ] {
+            let t = Timestamp::parse_rfc3339(s).unwrap();
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Ok(t), "{s}");
+        }
     }
 }

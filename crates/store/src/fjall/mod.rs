@@ -7,6 +7,7 @@
 //! - `group`: one commit group's staged writes, and how an append is staged.
 //! - `read`: reads, straight from the keyspaces.
 //! - `store`: [`FjallStore`], opening, shutdown and the [`Store`](tributary_core::Store) impl.
+//! - [`fuzzing`] (cargo feature `fuzzing`, off by default): the decoders, for the fuzz targets.
 //!
 //! Invariants, on top of those of [`tributary_core::store`]:
 //! - One writer thread owns every write. Callers send it a request and wait for its answer; it commits
@@ -25,6 +26,8 @@
 //! - Within one delivery update, removals are applied before insertions.
 //! - A caller that stops waiting (its future dropped) does not cancel its write once it is queued.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod group;
 mod keys;
 mod migrate;

@@ -3,6 +3,7 @@
 
 mod abuse_api;
 mod abuse_dedup;
+mod abuse_fuzz;
 mod abuse_lightning;
 mod abuse_lightning_restart;
 mod abuse_subscriptions;

@@ -213,7 +213,7 @@ async fn frame_header<S: AsyncRead + Unpin>(io: &mut S) -> Result<(u8, u64), Zmt
 }
 
 /// Reads one message, stepping over commands; a message over [`MAX_FRAME`] is discarded as it arrives.
-pub(crate) async fn read_message<S: AsyncRead + Unpin>(io: &mut S) -> Result<Received, ZmtpError> {
+pub async fn read_message<S: AsyncRead + Unpin>(io: &mut S) -> Result<Received, ZmtpError> {
     let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut total: u64 = 0;
     let mut oversized = false;

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into fuzz/corpus/<target>/ from the repository's fixtures
+and a few hand-written inputs. Run from the repository root: python3 fuzz/seeds/make_seeds.py
+The seeds are committed (small); what a fuzz run adds to a corpus is not."""
+import json, os, struct, pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "fuzz" / "corpus"
+FIX = ROOT / "fixtures" / "lightning"
+
+
+def put(target, name, data):
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def hex_messages(path):
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(bytes.fromhex(line))
+    return out
+
+
+def compact_size(n):
+    if n < 0xFD:
+        return bytes([n])
+    if n <= 0xFFFF:
+        return b"\xfd" + struct.pack("<H", n)
+    return b"\xfe" + struct.pack("<I", n)
+
+
+msgs = hex_messages(FIX / "cln_gossip_store_sample.hex")
+by_type = {}
+for m in msgs:
+    by_type.setdefault(m[:2], m)
+sample = list(by_type.values())  # one channel_announcement, node_announcement, channel_update
+
+# ln_decode: one message of each type, and a truncated one.
+for i, m in enumerate(sample):
+    put("ln_decode", f"msg{i}", m)
+put("ln_decode", "truncated", sample[0][:100])
+put("ln_decode", "channel_amount", b"\x10\x05" + struct.pack(">Q", 100000))
+
+# ln_envelope: each message in each framing.
+for i, m in enumerate(sample):
+    body = m[2:]
+    put("ln_envelope", f"canonical{i}", compact_size(len(body)) + m)
+    put("ln_envelope", f"offbytwo{i}", compact_size(len(m)) + m)
+    put("ln_envelope", f"novarint{i}", m)
+    put("ln_envelope", f"payload{i}", body)
+    put("ln_envelope", f"varintpayload{i}", compact_size(len(body)) + body)
+put("ln_envelope", "stream", b"".join(compact_size(len(m) - 2) + m for m in sample))
+
+# ln_formats: the generated files of every format (first byte: the piece size of the incremental read).
+for name in ["valid.gossip_store", "valid.gsp", "valid.compact", "valid.hex"]:
+    data = (FIX / "generated" / name).read_bytes()
+    put("ln_formats", name, b"\x10" + data)
+put("ln_formats", "envelopes.hex", b"\x03" + (FIX / "generated" / "envelopes.hex").read_bytes()[:4000])
+
+# ln_plugin_event: the plugin's JSON, and the same inside ZMTP frames (topic frame, JSON frame).
+for i, m in enumerate(sample):
+    ev = json.dumps({"metadata": {"type": int.from_bytes(m[:2], "big"), "timestamp": 1700000000,
+                                  "sender_node_id": "02" + "ab" * 32, "length": len(m)},
+                     "raw_hex": m.hex(), "parsed": {}}).encode()
+    put("ln_plugin_event", f"json{i}", ev)
+    topic = b"channel_update"
+    frame = bytes([0x01, len(topic)]) + topic + bytes([0x02]) + struct.pack(">Q", len(ev)) + ev
+    put("ln_plugin_event", f"zmtp{i}", b"\x04\x06\x04PING\x00\x00" + frame)
+
+# ingest_json: bodies as clients send them.
+put("ingest_json", "one", '{"kind":"orders.created","data":{"id":1,"total":12.5},"key":"o-1"}')
+put("ingest_json", "batch", json.dumps([
+    {"kind": "a.b", "data": [1, 2.50, -0.0, 1e300, 123456789012345678901234567890]},
+    {"kind": "a.c", "data": "x", "id": "ab" * 32, "occurred_at": "2026-11-22T06:32:28.5+01:00"},
+]))
+put("ingest_json", "bad", '{"kind":"Bad Kind","data":null}')
+
+# filter: filter JSON, NUL, data JSON, NUL, kind, NUL, key.
+def filt(f, data, kind="orders.created", key="k"):
+    return json.dumps(f).encode() + b"\0" + json.dumps(data).encode() + b"\0" + kind.encode() + b"\0" + key.encode()
+put("filter", "kinds", filt({"kinds": ["orders.*"], "keys": ["k"]}, {}))
+put("filter", "where", filt({"where": [{"path": "payment.amount", "op": "gte", "value": 10},
+                                       {"path": "status", "op": "in", "value": ["a", "b"]},
+                                       {"path": "x", "op": "exists"}]},
+                            {"payment": {"amount": 12}, "status": "a", "x": 1}))
+put("filter", "bad", filt({"kinds": ["a..b"], "where": [{"path": "", "op": "nope"}]}, None))
+
+# config_toml: the example configs.
+for name in ["tributary.example.toml", "lightning.example.toml"]:
+    put("config_toml", name, (ROOT / "config" / name).read_bytes())
+put("config_toml", "small", '[node]\nlisten = "127.0.0.1:0"\nadmin_key = "k"\n\n[[sources]]\nname = "in"\ntype = "http"\n')
+
+# store_record: first byte selects the decoder (0 event, 1 id entry, 2 observation, 3 pending,
+# 4 reject, 5 attempt, 6 dead letter, 7 meta, 8 key).
+def event_record():
+    def b(s):
+        s = s.encode() if isinstance(s, str) else s
+        return struct.pack("<I", len(s)) + s
+    r = b"\x01" + b"\x11" * 32 + struct.pack("<q", 1_700_000_000_000_000)
+    r += b("ingest") + b("orders.created") + b"\x01" + b("o-1") + b"\x01" + struct.pack("<q", 5) + b"\x00"
+    r += b(b"") + b('{"total":12.5}') + b"\x01" + b("acme") + b"\x00"
+    return r
+put("store_record", "event", b"\x00" + event_record())
+put("store_record", "id", b"\x01" + struct.pack(">Q", 9) + struct.pack(">qqQ", 1, 2, 3) + b"peer")
+put("store_record", "observation", b"\x02" + b"\x22" * 32 + b"obs" + b"\0" * 5 + struct.pack(">qqQ", 1, 2, 3))
+put("store_record", "pending", b"\x03" + json.dumps({"seq": 3, "attempts": 2, "due_at": "2026-11-22T05:32:28Z"}).encode())
+put("store_record", "meta", b"\x07" + b"12:345")
+put("store_record", "key", b"\x08sub\x00" + struct.pack(">Q", 77))
