@@ -6,8 +6,9 @@
 //! whose length prefix announces more is an error that is stepped over by its announced length without
 //! reading it, so after such an error [`Reader::offset`] may lie beyond the bytes given: the caller seeks
 //! there. A hex line longer than [`MAX_HEX_LINE`] is an error as soon as that many bytes have no newline,
-//! and the rest of the line is then discarded as it comes. So the reader never needs more than about
-//! [`MAX_HEX_LINE`] bytes of input at once to make progress.
+//! and the rest of the line is then discarded as it comes. Before the end of the input, a GSP or compact
+//! record is yielded only from [`DECIDE_WINDOW`] bytes or more (errors are decided at once). So the reader
+//! never needs more than about [`DECIDE_WINDOW`] bytes of input at once to make progress.
 
 use super::envelope::{self, Framing};
 use super::formats::{FLAG_DELETED, Format, FormatError, GSP_HEADER, ReadStats, Record, STORE_HEADER_LEN, crc32c};
@@ -16,6 +17,11 @@ use std::borrow::Cow;
 
 /// The longest hex line read: two hex digits per byte of the longest envelope, plus 1 KiB of whitespace.
 pub const MAX_HEX_LINE: usize = 2 * wire::MAX_ENVELOPE_LEN + 1024;
+
+/// How much input a GSP or compact record found before the end of the input is decided on: two of the
+/// longest envelopes (the record and the one that follows it), plus room. Fed in pieces, the reader then
+/// yields exactly what it yields on the whole input (found by fuzzing, target `ln_formats`).
+pub const DECIDE_WINDOW: usize = 140_000;
 
 /// An incremental reader: feed it the input from [`Reader::offset`] on.
 #[derive(Clone, Debug)]
@@ -87,12 +93,22 @@ impl Reader {
         }
         loop {
             let rest = &buf[at..];
+            // Near the end of a buffer that is not the end of the input, a GSP or compact record's framing
+            // can depend on bytes not read yet (a canonical envelope cut two bytes short also reads as an
+            // off-by-two one): a record found there waits for more input, decided again from the same
+            // state. Errors (an oversized length) are decided at once, without buffering.
+            let undecided = !eof && rest.len() < DECIDE_WINDOW && matches!(self.format, Format::Gsp | Format::Compact);
+            let before = undecided.then(|| self.clone());
             let step = match self.format {
                 Format::GossipStore => self.store_record(rest),
                 Format::Gsp => self.gsp_record(rest),
                 Format::Compact => self.compact_record(rest, eof),
                 Format::Hex => self.hex_line(rest, eof),
             };
+            if let (Some(before), Step::Yield(..)) = (before, &step) {
+                *self = before;
+                return Ok(None);
+            }
             match step {
                 Step::Yield(mut r, used) => {
                     r.offset = self.offset;

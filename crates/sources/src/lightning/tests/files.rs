@@ -106,6 +106,34 @@ fn incremental_reading_in_small_chunks_matches_reading_at_once() {
     }
 }
 
+/// Found by fuzzing (`ln_formats`): a canonical envelope cut two bytes before its end also reads as an
+/// off-by-two envelope, so a reader whose buffer happened to end there (`tributary import` reads 4 MiB at a
+/// time) took the shorter message and then stopped at two bytes no envelope explains. Before the end of the
+/// input a record is now decided on `DECIDE_WINDOW` bytes only.
+#[test]
+fn a_buffer_ending_early_does_not_change_the_framing() {
+    let data = fixture("generated/valid.compact");
+    let (all, errors, _) = read_all(&data, Format::Compact);
+    assert!(errors.is_empty(), "{errors:?}");
+    for rec in &all {
+        // Resumed at the record, with a buffer that ends two bytes before it does.
+        let mut r = Reader::resume(Format::Compact, rec.offset, 0);
+        let cut = &data[rec.offset as usize..rec.end as usize - 2];
+        assert_eq!(r.next(cut, false), Ok(None), "record at {} decided early", rec.offset);
+        let again = r.next(&data[rec.offset as usize..], true).unwrap().unwrap();
+        assert_eq!((again.framing, again.end), (rec.framing, rec.end));
+    }
+    let first = &all[0];
+    // With the window full, records are decided before the end of the input.
+    let mut long = Vec::new();
+    while long.len() < crate::lightning::reader::DECIDE_WINDOW + data.len() {
+        long.extend_from_slice(&data);
+    }
+    let mut r = Reader::new(Format::Compact);
+    let rec = r.next(&long, false).unwrap().unwrap();
+    assert_eq!((rec.framing, rec.end), (Some(Framing::Canonical), first.end));
+}
+
 #[test]
 fn gsp_and_compact_files_read_the_valid_messages() {
     let valid = valid_msgs();

@@ -70,7 +70,10 @@ fn gsp_oversized_length_is_skipped_without_buffering() {
     // Incrementally: the length prefix alone is enough to refuse it; the offset jumps past its bytes.
     let mut r = Reader::new(Format::Gsp);
     let head = &data[..big_at];
-    assert!(r.next(head, false).unwrap().is_some());
+    // (A record is yielded from a short buffer only at the end of the input: DECIDE_WINDOW.)
+    assert!(r.next(head, false).unwrap().is_none());
+    let at = r.offset() as usize; // past the header
+    assert!(r.next(&head[at..], true).unwrap().is_some());
     let at = r.offset() as usize;
     assert_too_long(&r.next(&head[at..], false).unwrap_err());
     assert_eq!(
@@ -103,7 +106,12 @@ fn compact_oversized_envelope_is_skipped_without_buffering() {
     assert_too_long(&errors[0]);
     // Given only the envelope's first bytes, the reader refuses it at once instead of waiting for more.
     let mut r = Reader::new(Format::Compact);
-    assert!(r.next(&data[..big_at], false).unwrap().is_some());
+    assert!(
+        r.next(&data[..big_at], false).unwrap().is_none(),
+        "a record waits for DECIDE_WINDOW bytes"
+    );
+    let at = r.offset() as usize;
+    assert!(r.next(&data[at..big_at], true).unwrap().is_some());
     let e = r.next(&data[big_at..big_at + 8], false).unwrap_err();
     assert_too_long(&e);
     assert_eq!(r.offset() as usize, big_at + canonical(&big).len());
