@@ -85,4 +85,19 @@ pub trait Sink: Send + Sync + 'static {
     async fn deliver(&self, delivery: &Delivery) -> AttemptReport;
     /// A short description for logs and status (`webhook https://example.com/hook`).
     fn describe(&self) -> String;
+    /// Writes several deliveries at once, one report per delivery in the same order. Sinks that write in
+    /// batches (a transaction, a pipeline) override it; the default delivers one by one.
+    async fn deliver_batch(&self, deliveries: &[Delivery]) -> Vec<AttemptReport> {
+        let mut reports = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            reports.push(self.deliver(delivery).await);
+        }
+        reports
+    }
+    /// Whether the destination can be reached and accepts writes: run when the subscription starts and
+    /// behind the detailed `/health`. `Err` says what is wrong and what to do, in one line. The default
+    /// (a sink with nothing to check up front) is healthy.
+    async fn healthcheck(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
