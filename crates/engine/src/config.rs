@@ -7,7 +7,7 @@ use crate::subscription::SubscriptionConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +45,11 @@ pub struct LimitsConfig {
     /// a file descriptor). Default 1,024, at most 65,536.
     #[serde(default = "default_deliveries_in_flight")]
     pub max_deliveries_in_flight: usize,
+    /// Sink types besides `webhook` that a tenant may create through the API, by tenant (`"*"`: every
+    /// tenant): `[limits.tenant_sinks] acme = ["redis"]`. Those sinks reach systems inside the operator's
+    /// network, so by default only the admin may create them. Default: none.
+    #[serde(default)]
+    pub tenant_sinks: BTreeMap<String, Vec<String>>,
 }
 
 fn default_subscriptions_per_tenant() -> usize {
@@ -59,6 +64,7 @@ impl Default for LimitsConfig {
         Self {
             max_subscriptions_per_tenant: default_subscriptions_per_tenant(),
             max_deliveries_in_flight: default_deliveries_in_flight(),
+            tenant_sinks: BTreeMap::new(),
         }
     }
 }
@@ -78,7 +84,25 @@ impl LimitsConfig {
                 self.max_deliveries_in_flight
             ));
         }
+        for (tenant, types) in &self.tenant_sinks {
+            for (i, t) in types.iter().enumerate() {
+                if !tributary_sinks::SinkConfig::TYPES.contains(&t.as_str()) {
+                    out.push(format!(
+                        "limits.tenant_sinks.{tenant}[{i}]: unknown sink type {t:?}; this build has {}",
+                        tributary_sinks::SinkConfig::TYPES.join(", ")
+                    ));
+                }
+            }
+        }
         out
+    }
+
+    /// Whether the config grants `tenant` the sink type `sink` (`[limits.tenant_sinks]`).
+    pub fn grants_sink(&self, tenant: &str, sink: &str) -> bool {
+        [tenant, "*"]
+            .iter()
+            .filter_map(|t| self.tenant_sinks.get(*t))
+            .any(|types| types.iter().any(|t| t == sink))
     }
 }
 

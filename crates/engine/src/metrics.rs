@@ -142,3 +142,35 @@ pub fn subscription_gauges(subscription: &str, backlog: u64, dead_letters: u64) 
     gauge!(BACKLOG, "subscription" => subscription.to_owned()).set(backlog as f64);
     gauge!(DEAD_LETTERS, "subscription" => subscription.to_owned()).set(dead_letters as f64);
 }
+
+/// Makes every standard series of a source present (at 0) from the start, as Prometheus users expect:
+/// a counter that appears only with its first event breaks `rate()` and alerts on absence.
+pub fn source_registered(source: &str) {
+    let s = source.to_owned();
+    counter!(SOURCE_RECEIVED, "source" => s.clone()).increment(0);
+    counter!(SOURCE_SENT, "source" => s.clone()).increment(0);
+    for reason in ["duplicate", "invalid"] {
+        counter!(SOURCE_DROPPED, "source" => s.clone(), "reason" => reason).increment(0);
+    }
+    for stage in ["parse", "store", "read"] {
+        counter!(SOURCE_ERRORS, "source" => s.clone(), "stage" => stage).increment(0);
+    }
+}
+
+/// Makes every standard series of a subscription present (at 0) from the start (see
+/// [`source_registered`]). Attempts start with the `none` status class; others appear with their first
+/// attempt.
+pub fn subscription_registered(subscription: &str) {
+    let s = subscription.to_owned();
+    counter!(SINK_RECEIVED, "subscription" => s.clone()).increment(0);
+    counter!(SINK_SENT, "subscription" => s.clone()).increment(0);
+    for reason in ["exhausted", "rejected"] {
+        counter!(SINK_DROPPED, "subscription" => s.clone(), "reason" => reason).increment(0);
+    }
+    counter!(SINK_ERRORS, "subscription" => s.clone(), "stage" => "deliver").increment(0);
+    for outcome in ["delivered", "retriable", "exhausted", "rejected"] {
+        counter!(ATTEMPTS, "subscription" => s.clone(), "outcome" => outcome, "status_class" => "none").increment(0);
+    }
+    gauge!(BACKLOG, "subscription" => s.clone()).increment(0.0);
+    gauge!(DEAD_LETTERS, "subscription" => s).increment(0.0);
+}

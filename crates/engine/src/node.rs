@@ -107,6 +107,7 @@ impl Node {
         let source_tasks = TaskTracker::new();
         let mut sources = BTreeMap::new();
         for sc in &config.sources {
+            crate::metrics::source_registered(sc.name());
             let status = Arc::new(SourceStatus::default());
             let observed: Arc<dyn Store> = Arc::new(ObservedStore::new(store.clone(), sc.name(), status.clone()));
             status.running.store(true, Relaxed);
@@ -220,6 +221,19 @@ impl Node {
     }
 
     /// Every subscription, by name.
+    /// Runs every running subscription's sink healthcheck at once; the failures, by subscription name.
+    pub async fn sink_problems(&self) -> BTreeMap<String, String> {
+        let checks = self.subscription_list().into_iter().map(|h| async move {
+            let result = h.healthcheck().await;
+            (h.config.name.clone(), result)
+        });
+        futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+            .collect()
+    }
+
     pub fn subscription_list(&self) -> Vec<Arc<SubscriptionHandle>> {
         self.subscriptions
             .read()

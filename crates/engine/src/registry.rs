@@ -120,7 +120,21 @@ pub enum ManageError {
     },
 }
 
+/// How long one sink healthcheck may take before it counts as failed.
+const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl SubscriptionHandle {
+    /// Runs the sink's healthcheck (bounded by [`HEALTHCHECK_TIMEOUT`]): `Err` says what is wrong.
+    pub async fn healthcheck(&self) -> Result<(), String> {
+        match tokio::time::timeout(HEALTHCHECK_TIMEOUT, self.sink.healthcheck()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "{}: no answer within {HEALTHCHECK_TIMEOUT:?}",
+                self.sink.describe()
+            )),
+        }
+    }
+
     /// Sends a command to the worker.
     pub async fn send(&self, cmd: Control) -> Result<(), ManageError> {
         self.control.send(cmd).await.map_err(|_| ManageError::Stopped)
@@ -211,6 +225,7 @@ impl Node {
         origin: Origin,
         status: Arc<SubscriptionStatus>,
     ) -> Result<Arc<SubscriptionHandle>, NodeError> {
+        crate::metrics::subscription_registered(&sub.name);
         let mut cx = SinkContext::new(sub.name.as_str());
         if sub.sink.needs_generated_secret() {
             cx = cx.with_secret(resolve_secret(self.store.as_ref(), &sub.name).await?);
@@ -259,6 +274,14 @@ impl Node {
             .expect("subscriptions lock")
             .insert(handle.config.name.clone(), handle.clone());
         self.broken.write().expect("broken lock").remove(&handle.config.name);
+        // The destination is checked once at start, without holding the start up: a failure is a warning
+        // (deliveries are retried as usual) and the detailed `/health` checks again on every call.
+        let checked = handle.clone();
+        self.workers.spawn(async move {
+            if let Err(problem) = checked.healthcheck().await {
+                tracing::warn!(subscription = %checked.config.name, %problem, "the sink's healthcheck failed at start; deliveries are retried until it answers (see /health)");
+            }
+        });
         Ok(handle)
     }
 
@@ -287,6 +310,7 @@ impl Node {
     /// Records a subscription that cannot run: logged, shown by `/health` and the API, paused in the store.
     pub(crate) async fn report_broken(&self, b: BrokenSubscription) {
         tracing::error!(subscription = %b.name, problem = %b.problem, "subscription not started; it stays paused until fixed or deleted");
+        crate::metrics::subscription_registered(&b.name);
         let paused = DeliveryUpdate {
             paused: Some(true),
             ..Default::default()

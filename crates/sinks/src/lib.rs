@@ -37,6 +37,13 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// Every sink type of this build, as written in config.
+    pub const TYPES: &[&str] = &[
+        "webhook",
+        #[cfg(feature = "redis")]
+        "redis",
+    ];
+
     /// A destination the SSRF guard will certainly refuse at delivery (decided without resolving names):
     /// the field, the host as written, and why (`loopback`, `private`, ...).
     pub fn refused_destination(&self) -> Option<(&'static str, String, &'static str)> {

@@ -174,4 +174,11 @@ async fn unresolved_names_and_wrong_types_are_rejected_and_a_dead_server_is_retr
         r.error.as_deref().unwrap().contains("redis redis://127.0.0.1:1"),
         "{r:?}"
     );
+    // The healthcheck says the same, and passes on the live server.
+    let problem = dead.healthcheck().await.unwrap_err();
+    assert!(
+        problem.contains("redis://127.0.0.1:1") && problem.contains("url"),
+        "{problem}"
+    );
+    s.healthcheck().await.unwrap();
 }

@@ -84,7 +84,10 @@ fn init_logging(json: bool, default: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let quiet = !matches!(cli.command, Command::Run { .. });
     init_logging(cli.log_json, if quiet { "warn" } else { "info" });
@@ -113,6 +116,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line clap refused. Help and version print as usual; under `--json` (anywhere on the line) the
+/// refusal is `{"error": {"code": "invalid_argument", "message"}}` on stdout, with clap's exit code (2).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    // The first line says what is wrong; the rest is clap's usage and "For more information" advice.
+    let message = rendered
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let body = serde_json::json!({"error": {"code": "invalid_argument", "message": message}});
+    println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// The error and its causes joined by ": ", skipping a cause its parent's message already contains.

@@ -79,6 +79,13 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
         sources.insert(name.clone(), c);
     }
     let limits = &node.config.health;
+    // The sinks' own checks (a broker that refuses, a missing table) cost a round trip each: only for
+    // the detailed report.
+    let mut sink_problems = if detailed {
+        node.sink_problems().await
+    } else {
+        BTreeMap::new()
+    };
     let mut subscriptions = BTreeMap::new();
     for h in node.subscription_list() {
         let s = h.status.snapshot();
@@ -90,6 +97,8 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
                 "degraded",
                 Some("circuit breaker open: the endpoint keeps failing".into()),
             )
+        } else if let Some(problem) = sink_problems.remove(&h.config.name) {
+            comp("degraded", Some(format!("sink healthcheck: {problem}")))
         } else if backlog > limits.max_backlog {
             comp(
                 "degraded",

@@ -228,10 +228,19 @@ fn parse_config(
             }
         }
         if let Some((field, why)) = config.sink.tenant_refusal() {
-            return Err(ApiError::unprocessable(
-                "invalid_subscription",
-                format!("sink.{field}: {why}"),
-            ));
+            let sink = config.sink.type_name();
+            let granted = field == "type" && node.config.limits.grants_sink(t, sink);
+            if !granted {
+                let advice = if field == "type" {
+                    format!(" (the operator can grant it: [limits.tenant_sinks] {t} = [\"{sink}\"])")
+                } else {
+                    String::new()
+                };
+                return Err(ApiError::unprocessable(
+                    "invalid_subscription",
+                    format!("sink.{field}: {why}{advice}"),
+                ));
+            }
         }
         // Every delivery to it would be refused by the SSRF guard, with advice only the admin can apply.
         if let Some((field, host, why)) = config.sink.refused_destination() {

@@ -154,4 +154,15 @@ impl Sink for RedisSink {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    async fn healthcheck(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let pong: Result<String, redis::RedisError> = redis::cmd("PING").query_async(&mut conn).await;
+        pong.map(drop).map_err(|e| {
+            format!(
+                "{}: {e}; check that the server runs and that `url` is right",
+                self.shown
+            )
+        })
+    }
 }

@@ -391,3 +391,53 @@ async fn operator_messages_say_what_is_expected() {
     );
     assert!(message.contains("\"yesterday\""), "{message}");
 }
+
+/// Issue 8 item 4: every standard series of every configured source and subscription is on `/metrics`
+/// (at 0) as soon as the node listens, before any event; a subscription created through the API too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_metrics_are_present_at_zero_from_the_start() {
+    let rx = Receiver::start(None, false).await.unwrap();
+    let config = format!(
+        "[[sources]]\nname = \"ingest\"\ntype = \"http\"\n\n[[subscriptions]]\nname = \"hook\"\n{}",
+        tributary_testkit::webhook_sink(&rx.url(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    );
+    let node = TestNode::start(BIN, &config);
+    let text = metrics(&node).await;
+    let zero = |text: &str, line: &str| {
+        assert!(
+            text.lines().any(|l| l == format!("{line} 0")),
+            "{line} 0 is missing from /metrics:\n{text}"
+        )
+    };
+    for line in [
+        r#"tributary_source_events_received_total{source="ingest"}"#,
+        r#"tributary_source_events_stored_total{source="ingest"}"#,
+        r#"tributary_source_events_dropped_total{source="ingest",reason="duplicate"}"#,
+        r#"tributary_source_errors_total{source="ingest",stage="store"}"#,
+        r#"tributary_sink_events_received_total{subscription="hook"}"#,
+        r#"tributary_sink_events_delivered_total{subscription="hook"}"#,
+        r#"tributary_sink_events_dropped_total{subscription="hook",reason="rejected"}"#,
+        r#"tributary_sink_errors_total{subscription="hook",stage="deliver"}"#,
+        r#"tributary_subscription_backlog_events{subscription="hook"}"#,
+        r#"tributary_subscription_dead_letters{subscription="hook"}"#,
+    ] {
+        zero(&text, line);
+    }
+    assert_eq!(
+        series(&text, "tributary_delivery_attempts_total", &[r#"subscription="hook""#]),
+        0.0
+    );
+    assert!(
+        text.contains(
+            r#"tributary_delivery_attempts_total{subscription="hook",outcome="delivered",status_class="none"} 0"#
+        ),
+        "{text}"
+    );
+    let sub = json!({"name": "later", "sink": {"type": "webhook", "url": rx.url(), "allow_private_networks": true}});
+    let (st, v) = crate::control::call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(sub)).await;
+    assert_eq!(st, 201, "{v}");
+    zero(
+        &metrics(&node).await,
+        r#"tributary_sink_events_delivered_total{subscription="later"}"#,
+    );
+}

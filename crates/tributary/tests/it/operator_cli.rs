@@ -102,6 +102,22 @@ async fn operator_cli_global_flags_one_spelling_and_json_errors() {
         assert_eq!(v["error"]["code"], code, "{args:?}: {v}");
         assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     }
+    // A command line the parser refuses: JSON too, with the parser's exit code (2), and text without --json.
+    for args in [
+        &["subscriptions", "get", "--json", "--no-such-flag"][..],
+        &["--json", "subscriptions", "frobnicate"][..],
+        &["--json", "dlq", "list", "--limit", "lots"][..],
+    ] {
+        let out = admin(&node, args).await;
+        assert_eq!((out.code, out.stderr.as_str()), (2, ""), "{args:?}: {out:?}");
+        let v = out.json();
+        assert_eq!(v["error"]["code"], "invalid_argument", "{args:?}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(!msg.is_empty() && !msg.contains('\n'), "{args:?}: {v}");
+    }
+    let out = admin(&node, &["subscriptions", "frobnicate"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stdout.is_empty() && out.stderr.contains("frobnicate"), "{out:?}");
     let out = cli_at(&node.url, "wrong", &["tenants", "list", "--json"]).await;
     assert_eq!(
         (out.code, out.json()["error"]["code"].clone()),

@@ -100,7 +100,7 @@ async fn redis_sink_is_for_the_admin_and_an_unresolved_stream_is_a_dead_letter()
     let base = unique("tributary-it-admin");
     let node = TestNode::start(
         BIN,
-        "[[sources]]\nname = \"orders\"\ntype = \"http\"\ntenants = [\"*\"]\n",
+        "[limits.tenant_sinks]\nglobex = [\"redis\"]\n\n[[sources]]\nname = \"orders\"\ntype = \"http\"\ntenants = [\"*\"]\n",
     );
     let key = tenant_key(&node, "acme").await;
     let sub = json!({
@@ -111,9 +111,18 @@ async fn redis_sink_is_for_the_admin_and_an_unresolved_stream_is_a_dead_letter()
     assert_eq!(st, 422, "{err}");
     let msg = err["error"]["message"].as_str().unwrap();
     assert!(
-        msg.starts_with("sink.type: only the admin may create redis subscriptions"),
+        msg.starts_with("sink.type: only the admin may create redis subscriptions")
+            && msg.contains("[limits.tenant_sinks] acme = [\"redis\"]"),
         "{msg}"
     );
+    // A tenant the config grants the type may create one.
+    let granted = tenant_key(&node, "globex").await;
+    let mut own = sub.clone();
+    own["name"] = json!("granted");
+    let (st, view) = call(&node, "POST", "/v1/subscriptions", &granted, Some(own)).await;
+    assert_eq!(st, 201, "{view}");
+    let (st, _) = call(&node, "DELETE", "/v1/subscriptions/granted", &granted, None).await;
+    assert_eq!(st, 204);
     let (st, view) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(sub)).await;
     assert_eq!(st, 201, "{view}");
     assert!(
