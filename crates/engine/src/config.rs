@@ -526,6 +526,25 @@ allow_private_networks = true
     }
 
     #[test]
+    fn tenant_sink_grants_name_known_types() {
+        let c = Config::from_toml(&format!(
+            "{EXAMPLE}\n[limits.tenant_sinks]\nacme = [\"webhook\"]\n\"*\" = []\n"
+        ))
+        .unwrap();
+        assert!(c.limits.grants_sink("acme", "webhook"));
+        assert!(!c.limits.grants_sink("globex", "webhook"));
+        let err = Config::from_toml(&format!(
+            "{EXAMPLE}\n[limits.tenant_sinks]\nacme = [\"carrier-pigeon\"]\n"
+        ))
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(
+            all.contains("limits.tenant_sinks.acme[0]: unknown sink type \"carrier-pigeon\"; this build has webhook"),
+            "{all}"
+        );
+    }
+
+    #[test]
     fn malformed_entries_are_all_reported() {
         let text = EXAMPLE
             .replace("[node]", "[node]\nshutdown_grace_ms = \"soon\"")
