@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of tributary: formatting, unit, property, integration (real binary, real store, real
-# HTTP), the Standard Webhooks conformance check with PyPI's standardwebhooks and svix, a short smoke of
+# HTTP), clippy (default features and none), the Standard Webhooks conformance check with PyPI's standardwebhooks and svix, a short smoke of
 # every fuzz target, the demo, and a short smoke of the benchmark. Installs what it needs on a fresh
 # machine (cargo-nextest, cargo-fuzz, a Python venv).
 #
@@ -30,6 +30,10 @@ step "test peers (Redis)"
 
 step "formatting"
 cargo fmt --all -- --check
+
+step "lints: clippy with warnings as errors, default features and --no-default-features (feature-gated code stays compiled)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --no-default-features -- -D warnings
 
 step "build (release: tests, demo and bench share one build)"
 cargo build --release --locked --bins

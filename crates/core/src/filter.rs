@@ -237,7 +237,7 @@ impl Filter {
         if !self.match_all_kinds && !self.kinds.iter().any(|p| kind_matches(p, &e.event.kind)) {
             return false;
         }
-        if !self.sources.is_empty() && !self.sources.iter().any(|s| *s == e.source) {
+        if !self.sources.is_empty() && !self.sources.contains(&e.source) {
             return false;
         }
         if !self.keys.is_empty() {

@@ -168,6 +168,8 @@ impl SinkConfig {
         now: tributary_core::Timestamp,
         expires_at: tributary_core::Timestamp,
     ) -> Option<String> {
+        // Irrefutable in a build with no other sink type.
+        #[allow(irrefutable_let_patterns)]
         let SinkConfig::Webhook(w) = self else {
             return None;
         };

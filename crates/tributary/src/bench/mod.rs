@@ -11,6 +11,8 @@
 //! - [`memory`]: peak RSS of the node while sustaining 10,000 events/s, next to its idle RSS.
 //! - [`lightning`](mod@lightning): `tributary import` messages/s of a signed `gossip_store` with and
 //!   without verification, next to reading and hashing the same file and to verifying it without storage.
+//! - [`sinks`]: a backlog drained into each built-in sink other than the webhook, next to a plain client
+//!   of the same library against the same server.
 
 mod child;
 mod delivery;
@@ -21,6 +23,7 @@ mod lightning;
 mod load;
 mod memory;
 mod report;
+mod sinks;
 
 use report::Report;
 use std::path::PathBuf;
@@ -39,6 +42,8 @@ pub struct Scale {
     pub memory_for: Duration,
     /// Messages in the Lightning import file.
     pub lightning_messages: usize,
+    /// Events in the backlog drained into each sink.
+    pub sink_events: usize,
 }
 
 impl Scale {
@@ -50,6 +55,7 @@ impl Scale {
             latency_for: Duration::from_secs(3),
             memory_for: Duration::from_secs(5),
             lightning_messages: 100_000,
+            sink_events: 5_000,
         }
     }
 
@@ -61,6 +67,7 @@ impl Scale {
             latency_for: Duration::from_secs(30),
             memory_for: Duration::from_secs(300),
             lightning_messages: 1_000_000,
+            sink_events: 200_000,
         }
     }
 }
@@ -80,6 +87,8 @@ pub enum Scenario {
     /// Lightning gossip import with and without signature verification.
     #[cfg(feature = "lightning")]
     Lightning,
+    /// Each built-in sink but the webhook, next to a plain client of its library.
+    Sinks,
 }
 
 /// Runs the chosen scenarios (all when `only` is empty) and writes the report.
@@ -106,6 +115,9 @@ pub async fn run(quick: bool, only: Vec<Scenario>, out: Option<PathBuf>, json: b
     #[cfg(feature = "lightning")]
     if wanted(Scenario::Lightning) {
         report.lightning = Some(lightning::run(scale.lightning_messages).await?);
+    }
+    if wanted(Scenario::Sinks) {
+        report.sinks = sinks::run(scale.sink_events).await?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -27,6 +27,8 @@ pub struct Report {
     /// Lightning gossip import.
     #[cfg(feature = "lightning")]
     pub lightning: Option<super::lightning::LightningFigure>,
+    /// Each sink next to its plain client.
+    pub sinks: Vec<super::sinks::SinkFigure>,
 }
 
 impl Report {
@@ -42,6 +44,7 @@ impl Report {
             memory: None,
             #[cfg(feature = "lightning")]
             lightning: None,
+            sinks: Vec::new(),
         }
     }
 
@@ -49,11 +52,13 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "Run `{}` on {} cores, {}.\n", self.command, self.cores, self.date);
-        let _ = writeln!(
-            s,
-            "| ingest (http source, 10% duplicates) | durable events/s | reference: dry run events/s | ratio |"
-        );
-        let _ = writeln!(s, "|---|---:|---:|---:|");
+        if !self.ingest.is_empty() {
+            let _ = writeln!(
+                s,
+                "| ingest (http source, 10% duplicates) | durable events/s | reference: dry run events/s | ratio |"
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|");
+        }
         for f in &self.ingest {
             let _ = writeln!(
                 s,
@@ -128,6 +133,33 @@ impl Report {
                 l.verify_only_per_sec,
                 l.import_verify_per_sec / l.verify_only_per_sec
             );
+        }
+        if !self.sinks.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n| sink (backlog of {} events, {} in flight) | events/s | reference: plain client events/s | ratio |",
+                self.sinks[0].events,
+                super::sinks::CONCURRENCY
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|");
+            for f in &self.sinks {
+                match &f.skipped {
+                    Some(why) => {
+                        let _ = writeln!(s, "| {} | skipped: {why} | | |", f.sink);
+                    }
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            "| {} | {:.0} | {}: {:.0} | {:.2} |",
+                            f.sink,
+                            f.sink_per_sec,
+                            f.plain,
+                            f.plain_per_sec,
+                            f.sink_per_sec / f.plain_per_sec
+                        );
+                    }
+                }
+            }
         }
         s
     }

@@ -4,7 +4,9 @@
 mod abuse_api;
 mod abuse_dedup;
 mod abuse_fuzz;
+#[cfg(feature = "lightning")]
 mod abuse_lightning;
+#[cfg(feature = "lightning")]
 mod abuse_lightning_restart;
 mod abuse_subscriptions;
 mod cli;
@@ -15,6 +17,7 @@ mod crash;
 mod delivery;
 mod file_source;
 mod ingest;
+#[cfg(feature = "lightning")]
 mod lightning;
 mod openapi;
 mod operations;
@@ -22,6 +25,7 @@ mod operator;
 mod operator_cli;
 mod ordering;
 mod shutdown;
+#[cfg(feature = "redis")]
 mod sink_redis;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tributary");
