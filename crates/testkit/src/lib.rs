@@ -5,6 +5,9 @@
 //! - [`Receiver`]: a webhook endpoint that verifies signatures and answers as the test says
 //!   (re-exported from `tributary_api::receiver`).
 //! - [`wait_until`]: poll a condition with a deadline (never a bare sleep).
+//! - [`compliance`]: the checks every sink type passes on the real binary and its real server.
+
+pub mod compliance;
 
 pub use tributary_api::receiver::{Received, Receiver, Reply};
 

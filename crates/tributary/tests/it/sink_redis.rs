@@ -159,3 +159,28 @@ async fn redis_sink_is_for_the_admin_and_an_unresolved_stream_is_a_dead_letter()
     );
     let _: () = conn.del(&stream).await.unwrap();
 }
+
+/// The compliance kit (ADR 0006) against the machine's Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sink_passes_the_compliance_kit() {
+    let base = unique("tributary-compliance");
+    let stream = format!("{base}:1");
+    let case = tributary_testkit::compliance::SinkCase {
+        type_name: "redis",
+        sink: format!(
+            "type = \"redis\"\nurl = {:?}\nstream = \"{base}:{{data.chain_id}}\"\n",
+            url()
+        ),
+        unresolved: Some(format!(
+            "type = \"redis\"\nurl = {:?}\nstream = \"{base}:{{data.missing}}\"\n",
+            url()
+        )),
+        exactly_once: true,
+    };
+    tributary_testkit::compliance::check_sink(BIN, &case, || {
+        let stream = stream.clone();
+        async move { ids(&mut redis().await, &stream).await }
+    })
+    .await;
+    let _: () = redis().await.del(&stream).await.unwrap();
+}
