@@ -22,6 +22,8 @@ mod operator;
 mod operator_cli;
 mod ordering;
 mod shutdown;
+#[cfg(feature = "postgres")]
+mod sink_postgres;
 mod sink_redis;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tributary");
