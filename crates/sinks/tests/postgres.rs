@@ -356,5 +356,6 @@ async fn a_dead_server_is_retriable() {
         "{why}"
     );
     assert!(!why.contains("pw"), "{why}");
+    assert!(why.contains("Connection refused"), "the cause is kept: {why}");
     assert!(dead.healthcheck().await.is_err());
 }

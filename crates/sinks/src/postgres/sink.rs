@@ -79,7 +79,11 @@ impl Table {
             return Ok(());
         }
         let run = async {
-            let client = self.pool.get().await.map_err(|e| format!("{}: {e}", self.shown))?;
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| format!("{}: {}", self.shown, super::write::chain(&e)))?;
             schema::ensure(&**client, &self.writer.quoted, &self.writer.table)
                 .await
                 .map_err(|e| match e {
@@ -120,7 +124,7 @@ impl Table {
         }
         let mut client = match self.pool.get().await {
             Ok(c) => c,
-            Err(e) => return retriable(format!("{}: {e}", self.shown)),
+            Err(e) => return retriable(format!("{}: {}", self.shown, super::write::chain(&e))),
         };
         let outcome = tokio::time::timeout(self.timeout, self.writer.write(&mut client, deliveries)).await;
         let outcomes = match outcome {

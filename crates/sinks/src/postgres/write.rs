@@ -43,8 +43,24 @@ pub(super) fn describe(e: &tokio_postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        None => chain(e),
     }
+}
+
+/// An error and its causes, `: `-separated (the pool and the client keep the reason, such as `Connection
+/// refused`, in the source).
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        next = cause.source();
+    }
+    s
 }
 
 /// `$1` of the user's statement: the standard body, as text, json or jsonb, whichever the statement asks.
