@@ -187,6 +187,16 @@ async fn retries_replays_and_concurrent_deliveries_are_one_row_each() {
         assert_eq!(r.status, DeliveryStatus::Delivered, "{r:?}");
     }
     assert_eq!(schema.count("inbox").await, 67);
+    // Rows committed by one transaction share its xmin: the 64 concurrent deliveries were batched.
+    let sql = format!(
+        "SELECT count(DISTINCT xmin::text) FROM {}.inbox WHERE seq >= 10",
+        schema.name
+    );
+    let transactions: i64 = schema.client.query_one(&sql, &[]).await.unwrap().get(0);
+    assert!(
+        transactions < 64,
+        "64 concurrent deliveries took {transactions} transactions"
+    );
     schema.drop_all().await;
 }
 

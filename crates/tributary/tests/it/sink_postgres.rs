@@ -110,6 +110,11 @@ async fn postgres_sink_writes_each_event_and_its_side_effect_once_across_a_sigki
         side_distinct.len()
     );
     assert_eq!(side_distinct, acked);
+    // Rows committed together share their transaction's xmin: the worker's concurrent deliveries were
+    // written in batches (about 200 transactions for the 2,000 rows here).
+    let sql = format!("SELECT count(DISTINCT xmin::text) FROM {inbox}");
+    let transactions: i64 = client.query_one(&sql, &[]).await.unwrap().get(0);
+    assert!(transactions < 2000, "2,000 deliveries took {transactions} transactions");
     let (_, sub) = node.get("/v1/subscriptions/to-pg").await;
     assert_eq!(sub["sink"], format!("postgres {} table {s}.inbox", url()));
     client.batch_execute(&format!("DROP SCHEMA {s} CASCADE")).await.unwrap();
