@@ -250,6 +250,38 @@ async fn the_statement_runs_once_per_inserted_event_and_a_failing_one_rejects_it
         ("order.created".into(), "1".into()),
         "$1 is the standard body"
     );
+    // $1 as text, when the statement asks for text; a second parameter is refused.
+    schema
+        .client
+        .batch_execute(&format!("CREATE TABLE {n}.texts (body text)"))
+        .await
+        .unwrap();
+    let text = format!(
+        "url = {:?}\ntable = \"{n}.inbox2\"\nstatement = \"INSERT INTO {n}.texts VALUES ($1)\"",
+        url()
+    );
+    let as_text = PostgresConfig::build(&toml::from_str(&text).unwrap()).unwrap();
+    assert_eq!(as_text.deliver(&good[0]).await.status, DeliveryStatus::Delivered);
+    let body: String = schema
+        .client
+        .query_one(&format!("SELECT body FROM {n}.texts"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["data"]["id"], id_of(&good[0]));
+    let two = format!(
+        "url = {:?}\ntable = \"{n}.inbox3\"\nstatement = \"SELECT $1::jsonb, $2::int\"",
+        url()
+    );
+    let two = PostgresConfig::build(&toml::from_str(&two).unwrap()).unwrap();
+    let r = two.deliver(&good[0]).await;
+    assert_eq!(r.status, DeliveryStatus::Rejected, "{r:?}");
+    assert!(
+        r.error
+            .unwrap()
+            .contains("only $1 (the event's standard body) is defined")
+    );
     schema.drop_all().await;
 }
 
