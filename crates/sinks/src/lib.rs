@@ -7,11 +7,16 @@
 //!
 //! - [`http_client`]: the one guarded outbound HTTP client (timeouts, no redirects, SSRF guard that refuses
 //!   private, loopback, link-local and similar addresses unless a sink allows private networks).
+//! - [`batch`]: the coalescer that turns concurrent deliveries into `deliver_batch` calls.
+//! - [`postgres`] (feature `postgres`): rows of a PostgreSQL table, exactly once.
 //! - [`webhook`]: the Standard Webhooks sink (`webhook-id`, `webhook-timestamp`, `webhook-signature`), its
 //!   config, the signer and verifier, and secret generation.
 
+pub mod batch;
 pub mod format;
 pub mod http_client;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod webhook;
@@ -34,6 +39,9 @@ pub enum SinkConfig {
     /// Entries of a Redis (or Valkey) stream.
     #[cfg(feature = "redis")]
     Redis(redis::RedisConfig),
+    /// Rows of a PostgreSQL table.
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PostgresConfig),
 }
 
 impl SinkConfig {
@@ -42,6 +50,8 @@ impl SinkConfig {
         "webhook",
         #[cfg(feature = "redis")]
         "redis",
+        #[cfg(feature = "postgres")]
+        "postgres",
     ];
 
     /// A destination the SSRF guard will certainly refuse at delivery (decided without resolving names):
@@ -52,6 +62,8 @@ impl SinkConfig {
             // The operator chose the address of the sinks that reach its own network.
             #[cfg(feature = "redis")]
             SinkConfig::Redis(_) => None,
+            #[cfg(feature = "postgres")]
+            SinkConfig::Postgres(_) => None,
         }
     }
 
@@ -61,6 +73,8 @@ impl SinkConfig {
             SinkConfig::Webhook(config) => Ok(Arc::new(config.build(cx)?)),
             #[cfg(feature = "redis")]
             SinkConfig::Redis(config) => Ok(Arc::new(config.build()?)),
+            #[cfg(feature = "postgres")]
+            SinkConfig::Postgres(config) => Ok(Arc::new(config.build()?)),
         }
     }
 
@@ -70,6 +84,8 @@ impl SinkConfig {
             SinkConfig::Webhook(config) => config.validate(),
             #[cfg(feature = "redis")]
             SinkConfig::Redis(config) => config.validate(),
+            #[cfg(feature = "postgres")]
+            SinkConfig::Postgres(config) => config.validate(),
         }
     }
 
@@ -80,6 +96,8 @@ impl SinkConfig {
             SinkConfig::Webhook(config) => config.secret.is_none(),
             #[cfg(feature = "redis")]
             SinkConfig::Redis(_) => false,
+            #[cfg(feature = "postgres")]
+            SinkConfig::Postgres(_) => false,
         }
     }
 
@@ -89,6 +107,8 @@ impl SinkConfig {
             SinkConfig::Webhook(_) => "webhook",
             #[cfg(feature = "redis")]
             SinkConfig::Redis(_) => "redis",
+            #[cfg(feature = "postgres")]
+            SinkConfig::Postgres(_) => "postgres",
         }
     }
 
