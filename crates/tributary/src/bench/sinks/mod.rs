@@ -3,6 +3,8 @@
 //! same run. Each server is the machine's own (the test peers; `scripts/peers.sh` starts them); a sink
 //! whose server does not answer is reported as skipped with the reason, the others still run.
 
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -58,6 +60,8 @@ fn targets() -> Vec<Box<dyn Target>> {
     vec![
         #[cfg(feature = "redis")]
         Box::new(redis::Redis::new()),
+        #[cfg(feature = "postgres")]
+        Box::new(postgres::Postgres::new()),
     ]
 }
 
