@@ -12,6 +12,8 @@
 
 pub mod format;
 pub mod http_client;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod webhook;
@@ -34,6 +36,9 @@ pub enum SinkConfig {
     /// Entries of a Redis (or Valkey) stream.
     #[cfg(feature = "redis")]
     Redis(redis::RedisConfig),
+    /// Messages of a NATS JetStream stream.
+    #[cfg(feature = "nats")]
+    Nats(nats::NatsConfig),
 }
 
 impl SinkConfig {
@@ -45,6 +50,8 @@ impl SinkConfig {
             // The operator chose the address of the sinks that reach its own network.
             #[cfg(feature = "redis")]
             SinkConfig::Redis(_) => None,
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(_) => None,
         }
     }
 
@@ -54,6 +61,8 @@ impl SinkConfig {
             SinkConfig::Webhook(config) => Ok(Arc::new(config.build(cx)?)),
             #[cfg(feature = "redis")]
             SinkConfig::Redis(config) => Ok(Arc::new(config.build()?)),
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(config) => Ok(Arc::new(config.build()?)),
         }
     }
 
@@ -63,6 +72,8 @@ impl SinkConfig {
             SinkConfig::Webhook(config) => config.validate(),
             #[cfg(feature = "redis")]
             SinkConfig::Redis(config) => config.validate(),
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(config) => config.validate(),
         }
     }
 
@@ -73,6 +84,8 @@ impl SinkConfig {
             SinkConfig::Webhook(config) => config.secret.is_none(),
             #[cfg(feature = "redis")]
             SinkConfig::Redis(_) => false,
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(_) => false,
         }
     }
 
@@ -82,6 +95,8 @@ impl SinkConfig {
             SinkConfig::Webhook(_) => "webhook",
             #[cfg(feature = "redis")]
             SinkConfig::Redis(_) => "redis",
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(_) => "nats",
         }
     }
 
