@@ -367,10 +367,8 @@ mod tests {
             "nats://u:***@127.0.0.1:4222"
         );
         assert_eq!(redacted_url("nats://token@127.0.0.1"), "nats://***@127.0.0.1");
-        let c: NatsConfig = toml::from_str(&format!(
-            "url = \"nats://u:secret@127.0.0.1\"\nstream = \"S\"\nsubject = \"s\""
-        ))
-        .unwrap();
+        let c: NatsConfig =
+            toml::from_str("url = \"nats://u:secret@127.0.0.1\"\nstream = \"S\"\nsubject = \"s\"").unwrap();
         assert!(!format!("{c:?}").contains("secret"));
     }
 }
