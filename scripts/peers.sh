@@ -5,7 +5,8 @@
 # Usage: ./scripts/peers.sh      (./scripts/test.sh runs it)
 #
 # Peers: Redis (127.0.0.1:6379, or TRIBUTARY_REDIS_URL) for the redis sink tests; PostgreSQL (127.0.0.1:5432,
-# user postgres with trust auth on loopback, or TRIBUTARY_POSTGRES_URL) for the postgres sink tests.
+# user postgres with trust auth on loopback, or TRIBUTARY_POSTGRES_URL) for the postgres sink tests; NATS with
+# JetStream (127.0.0.1:4222, or TRIBUTARY_NATS_URL) for the nats sink tests.
 set -euo pipefail
 
 say() { printf '  %s\n' "$*"; }
@@ -61,4 +62,33 @@ else
   pg_ctlcluster --skip-systemctl-redirect "$v" main start
   for _ in $(seq 100); do pg_up && break; sleep 0.1; done
   pg_up || { echo "postgresql did not answer on 127.0.0.1:5432 (pg_lsclusters; /var/log/postgresql/)" >&2; exit 1; }
+fi
+
+# JetStream answers $JS.API.INFO with an account_info_response; a server without -js has no responder.
+# Speaks the NATS text protocol over bash's /dev/tcp (no client needed).
+nats_js_up() {
+  local reply
+  exec 3<>/dev/tcp/127.0.0.1/4222 2>/dev/null || return 1
+  printf 'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.tributary_peers 1\r\nPUB $JS.API.INFO _INBOX.tributary_peers 0\r\n\r\nPING\r\n' >&3
+  reply=$(timeout 1 cat <&3 || true)
+  exec 3>&-
+  grep -q 'account_info_response' <<<"$reply" && ! grep -q '"error"' <<<"$reply"
+}
+
+if [[ -n "${TRIBUTARY_NATS_URL:-}" ]]; then
+  say "nats: using TRIBUTARY_NATS_URL"
+elif nats_js_up; then
+  say "nats: running with JetStream on 127.0.0.1:4222"
+elif (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  echo "a NATS server listens on 127.0.0.1:4222 without JetStream: restart it with -js -sd DIR" >&2
+  exit 1
+else
+  command -v nats-server >/dev/null || { say "nats: installing nats-server"; apt_install nats-server; }
+  dir="${TMPDIR:-/tmp}/tributary-nats"
+  say "nats: starting nats-server with JetStream on 127.0.0.1:4222 (store $dir)"
+  mkdir -p "$dir"
+  nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "$dir" >"$dir/server.log" 2>&1 &
+  disown
+  for _ in $(seq 50); do nats_js_up && break; sleep 0.2; done
+  nats_js_up || { echo "nats-server did not answer JetStream requests on 127.0.0.1:4222 (log: $dir/server.log)" >&2; exit 1; }
 fi

@@ -15,6 +15,8 @@
 pub mod batch;
 pub mod format;
 pub mod http_client;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
@@ -42,6 +44,9 @@ pub enum SinkConfig {
     /// Rows of a PostgreSQL table.
     #[cfg(feature = "postgres")]
     Postgres(postgres::PostgresConfig),
+    /// Messages of a NATS JetStream stream.
+    #[cfg(feature = "nats")]
+    Nats(nats::NatsConfig),
 }
 
 impl SinkConfig {
@@ -52,6 +57,8 @@ impl SinkConfig {
         "redis",
         #[cfg(feature = "postgres")]
         "postgres",
+        #[cfg(feature = "nats")]
+        "nats",
     ];
 
     /// A destination the SSRF guard will certainly refuse at delivery (decided without resolving names):
@@ -64,6 +71,8 @@ impl SinkConfig {
             SinkConfig::Redis(_) => None,
             #[cfg(feature = "postgres")]
             SinkConfig::Postgres(_) => None,
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(_) => None,
         }
     }
 
@@ -75,6 +84,8 @@ impl SinkConfig {
             SinkConfig::Redis(config) => Ok(Arc::new(config.build()?)),
             #[cfg(feature = "postgres")]
             SinkConfig::Postgres(config) => Ok(Arc::new(config.build()?)),
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(config) => Ok(Arc::new(config.build()?)),
         }
     }
 
@@ -86,6 +97,8 @@ impl SinkConfig {
             SinkConfig::Redis(config) => config.validate(),
             #[cfg(feature = "postgres")]
             SinkConfig::Postgres(config) => config.validate(),
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(config) => config.validate(),
         }
     }
 
@@ -98,6 +111,8 @@ impl SinkConfig {
             SinkConfig::Redis(_) => false,
             #[cfg(feature = "postgres")]
             SinkConfig::Postgres(_) => false,
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(_) => false,
         }
     }
 
@@ -109,6 +124,8 @@ impl SinkConfig {
             SinkConfig::Redis(_) => "redis",
             #[cfg(feature = "postgres")]
             SinkConfig::Postgres(_) => "postgres",
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats(_) => "nats",
         }
     }
 

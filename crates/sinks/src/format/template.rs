@@ -124,6 +124,14 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
+    /// The literal text before the first placeholder (all of it for a fixed template).
+    pub fn literal_prefix(&self) -> &str {
+        match self.parts.first() {
+            Some(Part::Text(t)) => t,
+            _ => "",
+        }
+    }
+
     /// The name for one event.
     pub fn render(&self, stored: &StoredEvent) -> Result<String, TemplateError> {
         let event = &stored.event;

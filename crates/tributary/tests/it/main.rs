@@ -25,6 +25,8 @@ mod operator;
 mod operator_cli;
 mod ordering;
 mod shutdown;
+#[cfg(feature = "nats")]
+mod sink_nats;
 #[cfg(feature = "postgres")]
 mod sink_postgres;
 #[cfg(feature = "redis")]
