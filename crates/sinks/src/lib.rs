@@ -12,6 +12,8 @@
 
 pub mod format;
 pub mod http_client;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "nats")]
 pub mod nats;
 #[cfg(feature = "redis")]
@@ -39,6 +41,9 @@ pub enum SinkConfig {
     /// Messages of a NATS JetStream stream.
     #[cfg(feature = "nats")]
     Nats(nats::NatsConfig),
+    /// Records of a Kafka topic.
+    #[cfg(feature = "kafka")]
+    Kafka(kafka::KafkaConfig),
 }
 
 impl SinkConfig {
@@ -52,6 +57,8 @@ impl SinkConfig {
             SinkConfig::Redis(_) => None,
             #[cfg(feature = "nats")]
             SinkConfig::Nats(_) => None,
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => None,
         }
     }
 
@@ -63,6 +70,8 @@ impl SinkConfig {
             SinkConfig::Redis(config) => Ok(Arc::new(config.build()?)),
             #[cfg(feature = "nats")]
             SinkConfig::Nats(config) => Ok(Arc::new(config.build()?)),
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(config) => Ok(Arc::new(config.build()?)),
         }
     }
 
@@ -74,6 +83,8 @@ impl SinkConfig {
             SinkConfig::Redis(config) => config.validate(),
             #[cfg(feature = "nats")]
             SinkConfig::Nats(config) => config.validate(),
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(config) => config.validate(),
         }
     }
 
@@ -86,6 +97,8 @@ impl SinkConfig {
             SinkConfig::Redis(_) => false,
             #[cfg(feature = "nats")]
             SinkConfig::Nats(_) => false,
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => false,
         }
     }
 
@@ -97,6 +110,8 @@ impl SinkConfig {
             SinkConfig::Redis(_) => "redis",
             #[cfg(feature = "nats")]
             SinkConfig::Nats(_) => "nats",
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => "kafka",
         }
     }
 

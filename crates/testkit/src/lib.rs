@@ -5,7 +5,11 @@
 //! - [`Receiver`]: a webhook endpoint that verifies signatures and answers as the test says
 //!   (re-exported from `tributary_api::receiver`).
 //! - [`wait_until`]: poll a condition with a deadline (never a bare sleep).
+//! - [`kafka`]: a tansu broker on a free port ([`Tansu`]) and a confluent-kafka reader ([`kafka_read`]).
 
+pub mod kafka;
+
+pub use kafka::{Tansu, kafka_read, python};
 pub use tributary_api::receiver::{Received, Receiver, Reply};
 
 use std::io::{BufRead, BufReader};

@@ -22,6 +22,7 @@ mod operator;
 mod operator_cli;
 mod ordering;
 mod shutdown;
+mod sink_kafka;
 mod sink_nats;
 mod sink_redis;
 
