@@ -16,6 +16,7 @@ mod delivery;
 mod file_source;
 mod ingest;
 mod lightning;
+mod ln_history_kafka;
 mod openapi;
 mod operations;
 mod operator;
