@@ -6,7 +6,8 @@
 #
 # Peers: Redis (127.0.0.1:6379, or TRIBUTARY_REDIS_URL) for the redis sink tests; PostgreSQL (127.0.0.1:5432,
 # user postgres with trust auth on loopback, or TRIBUTARY_POSTGRES_URL) for the postgres sink tests; NATS with
-# JetStream (127.0.0.1:4222, or TRIBUTARY_NATS_URL) for the nats sink tests.
+# JetStream (127.0.0.1:4222, or TRIBUTARY_NATS_URL) for the nats sink tests; the tansu binary (TRIBUTARY_TANSU, or
+# ~/.cargo/bin/tansu) for the kafka sink tests, which start it themselves on free ports with memory storage.
 set -euo pipefail
 
 say() { printf '  %s\n' "$*"; }
@@ -91,4 +92,17 @@ else
   disown
   for _ in $(seq 50); do nats_js_up && break; sleep 0.2; done
   nats_js_up || { echo "nats-server did not answer JetStream requests on 127.0.0.1:4222 (log: $dir/server.log)" >&2; exit 1; }
+fi
+
+# tansu: a Kafka-protocol broker in Rust. A plain install has no storage engine: dynostore brings memory://.
+# The first install compiles for about 16 minutes; cargo keeps the binary in ~/.cargo/bin afterwards.
+tansu_bin="${TRIBUTARY_TANSU:-${CARGO_HOME:-$HOME/.cargo}/bin/tansu}"
+if [[ -x "$tansu_bin" ]]; then
+  say "tansu: $tansu_bin"
+elif pgrep -f "cargo install tansu" >/dev/null; then
+  echo "tansu: an install is already running; wait for it to finish, then run this again" >&2
+  exit 1
+else
+  say "tansu: installing (cargo install tansu --features dynostore --locked; about 16 minutes on 2 cores)"
+  cargo install tansu --features dynostore --locked
 fi

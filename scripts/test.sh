@@ -25,7 +25,7 @@ step "python venv for the webhook conformance test (standardwebhooks, svix)"
 TRIBUTARY_PYTHON="$(./scripts/python-env.sh)"
 export TRIBUTARY_PYTHON
 
-step "test peers (Redis, PostgreSQL, NATS with JetStream)"
+step "test peers (Redis, PostgreSQL, NATS with JetStream, tansu)"
 ./scripts/peers.sh
 
 step "formatting"

@@ -15,6 +15,8 @@
 pub mod batch;
 pub mod format;
 pub mod http_client;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "nats")]
 pub mod nats;
 #[cfg(feature = "postgres")]
@@ -47,6 +49,9 @@ pub enum SinkConfig {
     /// Messages of a NATS JetStream stream.
     #[cfg(feature = "nats")]
     Nats(nats::NatsConfig),
+    /// Records of a Kafka topic.
+    #[cfg(feature = "kafka")]
+    Kafka(kafka::KafkaConfig),
 }
 
 impl SinkConfig {
@@ -59,6 +64,8 @@ impl SinkConfig {
         "postgres",
         #[cfg(feature = "nats")]
         "nats",
+        #[cfg(feature = "kafka")]
+        "kafka",
     ];
 
     /// A destination the SSRF guard will certainly refuse at delivery (decided without resolving names):
@@ -73,6 +80,8 @@ impl SinkConfig {
             SinkConfig::Postgres(_) => None,
             #[cfg(feature = "nats")]
             SinkConfig::Nats(_) => None,
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => None,
         }
     }
 
@@ -86,6 +95,8 @@ impl SinkConfig {
             SinkConfig::Postgres(config) => Ok(Arc::new(config.build()?)),
             #[cfg(feature = "nats")]
             SinkConfig::Nats(config) => Ok(Arc::new(config.build()?)),
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(config) => Ok(Arc::new(config.build()?)),
         }
     }
 
@@ -99,6 +110,8 @@ impl SinkConfig {
             SinkConfig::Postgres(config) => config.validate(),
             #[cfg(feature = "nats")]
             SinkConfig::Nats(config) => config.validate(),
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(config) => config.validate(),
         }
     }
 
@@ -113,6 +126,8 @@ impl SinkConfig {
             SinkConfig::Postgres(_) => false,
             #[cfg(feature = "nats")]
             SinkConfig::Nats(_) => false,
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => false,
         }
     }
 
@@ -126,6 +141,8 @@ impl SinkConfig {
             SinkConfig::Postgres(_) => "postgres",
             #[cfg(feature = "nats")]
             SinkConfig::Nats(_) => "nats",
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => "kafka",
         }
     }
 

@@ -6,9 +6,13 @@
 //!   (re-exported from `tributary_api::receiver`).
 //! - [`wait_until`]: poll a condition with a deadline (never a bare sleep).
 //! - [`compliance`]: the checks every sink type passes on the real binary and its real server.
+//! - [`kafka`]: a tansu broker on a free port ([`Tansu`]) and a confluent-kafka reader ([`kafka_read`]).
 
 pub mod compliance;
 
+pub mod kafka;
+
+pub use kafka::{Tansu, kafka_read, python};
 pub use tributary_api::receiver::{Received, Receiver, Reply};
 
 use std::io::{BufRead, BufReader};

@@ -69,6 +69,12 @@ fn redacted(mut config: serde_json::Value) -> serde_json::Value {
             let shown = redact_url(url);
             sink.insert("url".into(), shown.into());
         }
+        // A password of a sink's nested settings (the kafka sink's `sasl.password`).
+        for nested in sink.values_mut().filter_map(|v| v.as_object_mut()) {
+            if nested.get("password").is_some_and(|p| p.is_string()) {
+                nested.insert("password".into(), "***".into());
+            }
+        }
     }
     config
 }
@@ -522,5 +528,10 @@ mod redaction_tests {
         assert_eq!(shown["sink"]["url"], "http://a:***@c");
         assert_eq!(shown["sink"]["headers"]["X-Key"], "***");
         assert_eq!(shown["sink"]["secret"], "***");
+        let shown = redacted(serde_json::json!({"sink": {"sasl": {"username": "u", "password": "hunter2"}}}));
+        assert_eq!(
+            shown["sink"]["sasl"],
+            serde_json::json!({"username": "u", "password": "***"})
+        );
     }
 }

@@ -68,8 +68,8 @@ fn config_defaults_durations_and_unknown_fields() {
 
     let unknown = sink_config(json!({"type": "webhook", "url": "https://x.example", "retries": 3}));
     assert!(unknown.unwrap_err().to_string().contains("retries"));
-    let unknown_type = sink_config(json!({"type": "kafka", "url": "https://x.example"}));
-    assert!(unknown_type.unwrap_err().to_string().contains("kafka"));
+    let unknown_type = sink_config(json!({"type": "carrier_pigeon", "url": "https://x.example"}));
+    assert!(unknown_type.unwrap_err().to_string().contains("carrier_pigeon"));
 }
 
 #[test]

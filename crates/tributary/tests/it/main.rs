@@ -19,12 +19,16 @@ mod file_source;
 mod ingest;
 #[cfg(feature = "lightning")]
 mod lightning;
+#[cfg(all(feature = "kafka", feature = "lightning"))]
+mod ln_history_kafka;
 mod openapi;
 mod operations;
 mod operator;
 mod operator_cli;
 mod ordering;
 mod shutdown;
+#[cfg(feature = "kafka")]
+mod sink_kafka;
 #[cfg(feature = "nats")]
 mod sink_nats;
 #[cfg(feature = "postgres")]
