@@ -46,6 +46,9 @@ async fn count(js: &jetstream::Context, stream: &str) -> u64 {
 /// The `tributary-id` header of every message of `stream`, read by an ephemeral pull consumer.
 async fn ids(js: &jetstream::Context, stream: &str) -> Vec<String> {
     let n = count(js, stream).await as usize;
+    if n == 0 {
+        return Vec::new(); // no stream yet, or an empty one
+    }
     let consumer = js
         .get_stream(stream)
         .await
@@ -167,4 +170,28 @@ async fn nats_sink_is_for_the_admin_and_an_unresolved_subject_is_a_dead_letter()
         "{d}"
     );
     js.delete_stream(&stream).await.unwrap();
+}
+
+/// The compliance kit (ADR 0006) against the machine's nats-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_sink_passes_the_compliance_kit() {
+    let stream = unique("tributary-compliance");
+    let case = tributary_testkit::compliance::SinkCase {
+        type_name: "nats",
+        sink: format!(
+            "type = \"nats\"\nurl = {:?}\nstream = \"{stream}\"\nsubject = \"{stream}.{{kind}}\"\n",
+            url()
+        ),
+        unresolved: Some(format!(
+            "type = \"nats\"\nurl = {:?}\nstream = \"{stream}\"\nsubject = \"{stream}.{{data.missing}}\"\n",
+            url()
+        )),
+        exactly_once: true,
+    };
+    tributary_testkit::compliance::check_sink(BIN, &case, || {
+        let stream = stream.clone();
+        async move { ids(&nats().await, &stream).await }
+    })
+    .await;
+    let _ = nats().await.delete_stream(&stream).await;
 }
