@@ -3,6 +3,8 @@
 //! same run. Each server is the machine's own (the test peers; `scripts/peers.sh` starts them); a sink
 //! whose server does not answer is reported as skipped with the reason, the others still run.
 
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -62,6 +64,8 @@ fn targets() -> Vec<Box<dyn Target>> {
         Box::new(redis::Redis::new()),
         #[cfg(feature = "postgres")]
         Box::new(postgres::Postgres::new()),
+        #[cfg(feature = "nats")]
+        Box::new(nats::Nats::new()),
     ]
 }
 
