@@ -139,3 +139,34 @@ async fn kafka_sink_is_for_the_admin_and_an_unresolved_topic_is_a_dead_letter() 
         "{d}"
     );
 }
+
+/// The compliance kit (ADR 0006) against tansu, read back with confluent-kafka: at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_sink_passes_the_compliance_kit() {
+    let broker = Tansu::start();
+    let case = tributary_testkit::compliance::SinkCase {
+        type_name: "kafka",
+        sink: format!(
+            "type = \"kafka\"\nbrokers = {:?}\ntopic = \"compliance\"\n",
+            broker.brokers
+        ),
+        unresolved: Some(format!(
+            "type = \"kafka\"\nbrokers = {:?}\ntopic = \"c-{{data.missing}}\"\n",
+            broker.brokers
+        )),
+        exactly_once: false,
+    };
+    let py = python();
+    tributary_testkit::compliance::check_sink(BIN, &case, || {
+        let records = kafka_read(&py, &broker.brokers, "compliance");
+        async move {
+            records
+                .and_then(|v| v["records"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r["headers"]["tributary-id"].as_str().map(str::to_owned))
+                .collect()
+        }
+    })
+    .await;
+}
