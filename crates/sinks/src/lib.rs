@@ -23,6 +23,7 @@ pub mod nats;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod url;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};

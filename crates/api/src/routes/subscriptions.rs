@@ -81,19 +81,7 @@ fn redacted(mut config: serde_json::Value) -> serde_json::Value {
 
 /// `https://user:pass@host/…` as `https://user:***@host/…` (and `https://token@host` as `https://***@host`).
 pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let shown = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        None => "***".to_owned(),
-    };
-    format!("{scheme}://{shown}@{host}{tail}")
+    tributary_sinks::url::redacted_url(url, tributary_sinks::url::LoneUserinfo::Token)
 }
 
 fn broken_view(p: &Principal, b: &BrokenSubscription) -> SubscriptionView {

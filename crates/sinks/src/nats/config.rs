@@ -85,20 +85,9 @@ impl std::fmt::Debug for NatsConfig {
     }
 }
 
-/// `url` with its password (or token) replaced by `***`, for logs and views.
+/// `url` without its password, for logs and views.
 pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        // `user:password@`: the user stays; a lone `token@` is a secret as a whole.
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => format!("{scheme}://***@{host}{tail}"),
-        },
-        None => url.to_owned(),
-    }
+    crate::url::redacted_url(url, crate::url::LoneUserinfo::Token)
 }
 
 fn config_err(field: &str, message: String) -> SinkError {

@@ -63,19 +63,9 @@ impl std::fmt::Debug for PostgresConfig {
     }
 }
 
-/// `url` with its password replaced by `***`, for logs, errors and views.
+/// `url` without its password, for logs and views.
 pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        _ => url.to_owned(),
-    }
+    crate::url::redacted_url(url, crate::url::LoneUserinfo::User)
 }
 
 fn config_err(field: &str, message: String) -> SinkError {
