@@ -275,9 +275,10 @@ impl Node {
             .insert(handle.config.name.clone(), handle.clone());
         self.broken.write().expect("broken lock").remove(&handle.config.name);
         // The destination is checked once at start, without holding the start up: a failure is a warning
-        // (deliveries are retried as usual) and the detailed `/health` checks again on every call.
+        // (deliveries are retried as usual) and the detailed `/health` checks again on every call. Not on
+        // the workers' tracker: a check waiting for an unreachable server must not delay a shutdown.
         let checked = handle.clone();
-        self.workers.spawn(async move {
+        tokio::spawn(async move {
             if let Err(problem) = checked.healthcheck().await {
                 tracing::warn!(subscription = %checked.config.name, %problem, "the sink's healthcheck failed at start; deliveries are retried until it answers (see /health)");
             }
