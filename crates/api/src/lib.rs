@@ -1,24 +1,22 @@
 //! tributary HTTP API: `/v1/...` routes over a running [`Node`], `/health`, `/metrics` and `/openapi.json`.
 //!
 //! - [`auth`]: who is asking: the admin key, or a tenant API key; what each may see.
-//! - [`extract`]: `Json`, `Query`, `Path` extractors whose rejections are JSON API errors.
-//! - [`error`]: the JSON error shape `{"error": {"code", "message"}}` and status mapping.
+//! - The JSON error shape `{"error": {"code", "message"}}` ([`ApiError`]) and the `Json`, `Query`, `Path`
+//!   extractors whose rejections use it come from [`tributary_plugin`], which plug-ins' routes share.
 //! - [`idempotency`]: `Idempotency-Key` on POST (24 h).
-//! - [`routes`]: the handlers, one module per resource; the OpenAPI document is generated from them.
-//! - [`receiver`]: a webhook receiver that verifies signatures (demo, bench, tests).
+//! - [`routes`]: the handlers, one module per resource; the OpenAPI document is generated from them. The
+//!   routes that source types contribute ([`tributary_sources::Services::routes`]) are mounted behind the
+//!   authentication, with the caller's visible sources as a [`tributary_plugin::Caller`].
 //! - `serve`: the HTTP server with a connection limit, a header-read timeout and a bounded shutdown.
 //!
 //! Entry point: [`serve`], which takes the shutdown trigger as an argument so tests can drive it.
 
 pub mod auth;
-mod error;
-mod extract;
 mod idempotency;
-pub mod receiver;
 mod routes;
 mod serve;
 
-pub use error::{ApiError, ErrorBody};
+pub use tributary_plugin::{ApiError, ErrorBody};
 
 use std::sync::Arc;
 use tokio::net::TcpListener;

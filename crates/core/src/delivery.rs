@@ -14,8 +14,11 @@ pub enum DeliveryStatus {
     Delivered,
     /// Failed in a way worth retrying.
     Retriable,
-    /// Failed for good.
+    /// Failed for good: the event is dead-lettered.
     Rejected,
+    /// The destination is gone for good (an HTTP 410, a deleted stream): the subscription pauses until an
+    /// operator resumes it, and the event waits for it.
+    Pause,
 }
 
 /// One delivery attempt handed to a sink.
@@ -34,20 +37,19 @@ pub struct Delivery {
 /// What a sink reports about one attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttemptReport {
-    /// Delivered, retriable or rejected.
+    /// Delivered, retriable, rejected, or pause the subscription.
     pub status: DeliveryStatus,
-    /// The receiver's status code, if it answered.
+    /// The destination's own numeric status, if it answered with one (an HTTP status, a Kafka error code).
     pub code: Option<u16>,
     /// How long the attempt took.
     pub latency: Duration,
-    /// What went wrong.
+    /// What went wrong, in one line (the reason shown in attempts and dead letters).
     pub error: Option<String>,
-    /// The start of the response body on failure (at most 1 KiB).
+    /// What the destination said beyond its code, on failure (at most 1 KiB): the start of a response
+    /// body, a server's error text.
     pub response_excerpt: Option<String>,
     /// The receiver asked to wait this long before retrying.
     pub retry_after: Option<Duration>,
-    /// The receiver said the endpoint is gone for good (HTTP 410): pause the subscription.
-    pub gone: bool,
 }
 
 impl AttemptReport {
@@ -60,7 +62,6 @@ impl AttemptReport {
             error: None,
             response_excerpt: None,
             retry_after: None,
-            gone: false,
         }
     }
 
@@ -73,7 +74,6 @@ impl AttemptReport {
             error: Some(error),
             response_excerpt: None,
             retry_after: None,
-            gone: false,
         }
     }
 }

@@ -125,7 +125,8 @@ impl From<crate::DeliveryStatus> for AttemptOutcome {
         match s {
             crate::DeliveryStatus::Delivered => Self::Delivered,
             crate::DeliveryStatus::Retriable => Self::Retriable,
-            crate::DeliveryStatus::Rejected => Self::Rejected,
+            // Recorded as rejected; the worker holds the event and pauses the subscription.
+            crate::DeliveryStatus::Rejected | crate::DeliveryStatus::Pause => Self::Rejected,
         }
     }
 }

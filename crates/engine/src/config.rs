@@ -526,6 +526,23 @@ allow_private_networks = true
     }
 
     #[test]
+    fn every_sink_problem_is_reported_at_once_with_its_path() {
+        let text = EXAMPLE.replace(
+            "allow_private_networks = true",
+            "allow_private_networks = true\ntimeout = \"0s\"\nconnect_timeout = \"2m\"\nprevious_secrets = [{ secret = \"nope\", expires_at = \"2030-01-01T00:00:00Z\" }]",
+        );
+        let err = Config::from_toml(&text).unwrap_err();
+        let all = err.problems.join("\n");
+        for says in [
+            "subscriptions[0].sink.timeout: must be greater than zero",
+            "subscriptions[0].sink.connect_timeout: expected at most 1m",
+            "subscriptions[0].sink.previous_secrets[0].secret",
+        ] {
+            assert!(all.contains(says), "{says} missing from:\n{all}");
+        }
+    }
+
+    #[test]
     fn tenant_sink_grants_name_known_types() {
         let c = Config::from_toml(&format!(
             "{EXAMPLE}\n[limits.tenant_sinks]\nacme = [\"webhook\"]\n\"*\" = []\n"

@@ -9,14 +9,13 @@
 //! - [`metrics`]: every metric name and the helpers that emit them; the Prometheus recorder.
 //! - [`source_status`]: live source counters, kept by wrapping the store each source writes to.
 //! - [`tenants`]: tenants and their API keys (hashed, revocable), kept in the store.
-//! - [`lightning`] (feature `lightning`): the Lightning channel graph, kept up to date from the log.
+//! - `http_errors`: how management errors answer over HTTP (the API error shape of [`tributary_plugin`]).
 //! - [`node`]: starts the store, the sources and one delivery worker per subscription; shuts them down in
 //!   order (sources first, then deliveries drain within a grace period).
 
 pub mod config;
 mod config_parse;
-#[cfg(feature = "lightning")]
-pub mod lightning;
+mod http_errors;
 pub mod metrics;
 pub mod node;
 pub mod registry;

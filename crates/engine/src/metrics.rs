@@ -82,15 +82,6 @@ pub fn source_append(source: &str, accepted: usize, duplicates: usize, rejected:
     histogram!(STORE_BATCH).record((accepted + duplicates) as f64);
 }
 
-/// Distinct Lightning problem messages in the log (`ln.problem.*` events), by source and reason code
-/// (`malformed`, `bad_signature`, `wrong_chain`, `unknown_channel`); recounted from the log at start.
-pub const LIGHTNING_PROBLEMS: &str = "tributary_lightning_problems_total";
-
-/// `n` `ln.problem.*` events of a `lightning` source (more than one when restored from a graph snapshot).
-pub fn lightning_problem(source: &str, reason: &str, n: u64) {
-    counter!(LIGHTNING_PROBLEMS, "source" => source.to_owned(), "reason" => reason.to_owned()).increment(n);
-}
-
 /// A source's failed append.
 pub fn source_error(source: &str, stage: &'static str) {
     counter!(SOURCE_ERRORS, "source" => source.to_owned(), "stage" => stage).increment(1);

@@ -21,7 +21,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tributary_core::{SourceContext, Store, StoreError};
-use tributary_sources::{BuiltSource, SourceConfig, http::HttpSource};
+use tributary_plugin::ServiceContext;
+use tributary_sources::{BuiltSource, Services, SourceConfig, http::HttpSource};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +58,8 @@ pub struct Node {
     pub sources: BTreeMap<String, SourceHandle>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// The Lightning channel graph, when a `lightning` source is configured.
-    #[cfg(feature = "lightning")]
-    pub lightning: Option<Arc<crate::lightning::GraphKeeper>>,
+    /// The sources' background services and the routes they contribute (the Lightning graph).
+    pub services: Services,
     pub(crate) subscriptions: RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>,
     /// Subscriptions that could not be started (reported, paused), by name.
     pub(crate) broken: RwLock<BTreeMap<String, crate::registry::BrokenSubscription>>,
@@ -145,19 +145,16 @@ impl Node {
         source_tasks.close();
         let workers_token = CancellationToken::new();
         let workers = TaskTracker::new();
-        #[cfg(feature = "lightning")]
-        let lightning = {
-            let names: Vec<String> = (config.sources.iter())
-                .filter(|s| matches!(s, SourceConfig::Lightning(_)))
-                .map(|s| s.name().to_owned())
-                .collect();
-            // The graph snapshot lives in the data directory; the in-memory store keeps nothing anyway.
-            let snapshot = (config.node.store == StoreKind::Embedded)
-                .then(|| crate::lightning::snapshot::path_in(&config.node.data_dir));
-            (!names.is_empty()).then(|| {
-                crate::lightning::GraphKeeper::start(store.clone(), names, snapshot, workers_token.clone(), &workers)
-            })
-        };
+        let services = Services::start(
+            &config.sources,
+            &ServiceContext {
+                store: store.clone(),
+                // Services keep their files in the data directory; the in-memory store keeps nothing.
+                data_dir: (config.node.store == StoreKind::Embedded).then(|| config.node.data_dir.clone()),
+                shutdown: workers_token.clone(),
+                tracker: workers.clone(),
+            },
+        );
         let delivery_permits = Arc::new(tokio::sync::Semaphore::new(
             config.limits.max_deliveries_in_flight.clamp(1, 65_536),
         ));
@@ -174,8 +171,7 @@ impl Node {
             source_tasks,
             workers,
             manage: tokio::sync::Mutex::new(()),
-            #[cfg(feature = "lightning")]
-            lightning,
+            services,
         };
         // No subscription can stop the node from starting: one that cannot start is reported and paused.
         let configured: Vec<SubscriptionConfig> = node.config.subscriptions.clone();

@@ -1,9 +1,9 @@
 //! Sinks: where a subscription's events are delivered.
 //!
-//! Every sink is registered in exactly one place, the closed [`SinkConfig`] enum, and built by its one
-//! [`SinkConfig::build`] `match`. A sink reports every attempt as an explicit
-//! [`AttemptReport`](tributary_core::AttemptReport) (`Delivered | Retriable | Rejected`); retries, backoff
-//! and dead-lettering belong to the engine.
+//! Every sink is registered in exactly one place, one line of `sink_types!` in this file, which makes the
+//! closed [`SinkConfig`] enum and dispatches to the [`SinkType`] its config implements. A sink reports
+//! every attempt as an explicit [`AttemptReport`](tributary_core::AttemptReport) (`Delivered | Retriable |
+//! Rejected | Pause`); retries, backoff and dead-lettering belong to the engine.
 //!
 //! - [`http_client`]: the one guarded outbound HTTP client (timeouts, no redirects, SSRF guard that refuses
 //!   private, loopback, link-local and similar addresses unless a sink allows private networks).
@@ -35,137 +35,118 @@ pub use webhook::{
     verify_headers,
 };
 
-/// The configuration of one subscription's sink: `[subscriptions.sink] type = "webhook"`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SinkConfig {
+/// What every sink type's config provides. [`SinkConfig`] dispatches each of its methods to the
+/// config of its type, so a new sink implements this for its config and adds one line to
+/// [`sink_types!`] (below).
+pub trait SinkType {
+    /// The `type` as written in config (`webhook`).
+    fn type_name(&self) -> &'static str;
+    /// Every problem of the config, each with its field, without building anything.
+    fn problems(&self) -> Vec<SinkError>;
+    /// The running sink.
+    fn build_sink(&self, cx: SinkContext) -> Result<Arc<dyn Sink>, SinkError>;
+    /// A destination the SSRF guard will certainly refuse at delivery: the field, the host as written,
+    /// and why. The default (`None`) is for sinks that reach the operator's own network, whose address
+    /// the operator chose.
+    fn refused_destination(&self) -> Option<(&'static str, String, &'static str)> {
+        None
+    }
+    /// Whether a tenant may create this sink through the API; the default: only the admin may (the
+    /// sinks that reach systems inside the operator's network), unless `[limits.tenant_sinks]` grants
+    /// the type.
+    fn tenant_refusal(&self) -> Option<(&'static str, String)> {
+        Some((
+            "type",
+            format!(
+                "only the admin may create {} subscriptions (they reach systems inside the operator's network); tenants deliver with type = \"webhook\"",
+                self.type_name()
+            ),
+        ))
+    }
+    /// Whether the engine must generate (and persist) a signing secret and pass it in
+    /// [`SinkContext::secret`], because the config names none.
+    fn needs_generated_secret(&self) -> bool {
+        false
+    }
+}
+
+/// The registry: one line per sink type (its `type`, variant, config and cargo feature) makes the
+/// [`SinkConfig`] enum, [`SinkConfig::TYPES`] and the dispatch to [`SinkType`].
+macro_rules! sink_types {
+    ($($(#[doc = $doc:literal])* $name:literal => $variant:ident($config:ty), $cfg:meta;)*) => {
+        /// The configuration of one subscription's sink: `[subscriptions.sink] type = "webhook"`.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", deny_unknown_fields)]
+        pub enum SinkConfig {
+            $($(#[doc = $doc])* #[$cfg] #[serde(rename = $name)] $variant($config),)*
+        }
+
+        impl SinkConfig {
+            /// Every sink type of this build, as written in config.
+            pub const TYPES: &[&str] = &[$(#[$cfg] $name,)*];
+
+            /// The config of this sink's type.
+            fn sink_type(&self) -> &dyn SinkType {
+                match self {
+                    $(#[$cfg] Self::$variant(config) => config,)*
+                }
+            }
+        }
+    };
+}
+
+sink_types! {
     /// Standard Webhooks: signed HTTP POSTs of JSON.
-    Webhook(WebhookConfig),
+    "webhook" => Webhook(WebhookConfig), cfg(all());
     /// Entries of a Redis (or Valkey) stream.
-    #[cfg(feature = "redis")]
-    Redis(redis::RedisConfig),
+    "redis" => Redis(redis::RedisConfig), cfg(feature = "redis");
     /// Rows of a PostgreSQL table.
-    #[cfg(feature = "postgres")]
-    Postgres(postgres::PostgresConfig),
+    "postgres" => Postgres(postgres::PostgresConfig), cfg(feature = "postgres");
     /// Messages of a NATS JetStream stream.
-    #[cfg(feature = "nats")]
-    Nats(nats::NatsConfig),
+    "nats" => Nats(nats::NatsConfig), cfg(feature = "nats");
     /// Records of a Kafka topic.
-    #[cfg(feature = "kafka")]
-    Kafka(kafka::KafkaConfig),
+    "kafka" => Kafka(kafka::KafkaConfig), cfg(feature = "kafka");
 }
 
 impl SinkConfig {
-    /// Every sink type of this build, as written in config.
-    pub const TYPES: &[&str] = &[
-        "webhook",
-        #[cfg(feature = "redis")]
-        "redis",
-        #[cfg(feature = "postgres")]
-        "postgres",
-        #[cfg(feature = "nats")]
-        "nats",
-        #[cfg(feature = "kafka")]
-        "kafka",
-    ];
-
     /// A destination the SSRF guard will certainly refuse at delivery (decided without resolving names):
     /// the field, the host as written, and why (`loopback`, `private`, ...).
     pub fn refused_destination(&self) -> Option<(&'static str, String, &'static str)> {
-        match self {
-            SinkConfig::Webhook(config) => config.refused_destination().map(|(host, why)| ("url", host, why)),
-            // The operator chose the address of the sinks that reach its own network.
-            #[cfg(feature = "redis")]
-            SinkConfig::Redis(_) => None,
-            #[cfg(feature = "postgres")]
-            SinkConfig::Postgres(_) => None,
-            #[cfg(feature = "nats")]
-            SinkConfig::Nats(_) => None,
-            #[cfg(feature = "kafka")]
-            SinkConfig::Kafka(_) => None,
-        }
+        self.sink_type().refused_destination()
     }
 
     /// Builds the running sink.
     pub fn build(&self, cx: SinkContext) -> Result<Arc<dyn Sink>, SinkError> {
-        match self {
-            SinkConfig::Webhook(config) => Ok(Arc::new(config.build(cx)?)),
-            #[cfg(feature = "redis")]
-            SinkConfig::Redis(config) => Ok(Arc::new(config.build()?)),
-            #[cfg(feature = "postgres")]
-            SinkConfig::Postgres(config) => Ok(Arc::new(config.build()?)),
-            #[cfg(feature = "nats")]
-            SinkConfig::Nats(config) => Ok(Arc::new(config.build()?)),
-            #[cfg(feature = "kafka")]
-            SinkConfig::Kafka(config) => Ok(Arc::new(config.build()?)),
-        }
+        self.sink_type().build_sink(cx)
     }
 
-    /// Checks the config without building anything (for config loading and the API).
+    /// Every problem of the config, each with its field, without building anything (for config loading,
+    /// `tributary validate` and the API).
+    pub fn problems(&self) -> Vec<SinkError> {
+        self.sink_type().problems()
+    }
+
+    /// The first of [`problems`](Self::problems), if any.
     pub fn validate(&self) -> Result<(), SinkError> {
-        match self {
-            SinkConfig::Webhook(config) => config.validate(),
-            #[cfg(feature = "redis")]
-            SinkConfig::Redis(config) => config.validate(),
-            #[cfg(feature = "postgres")]
-            SinkConfig::Postgres(config) => config.validate(),
-            #[cfg(feature = "nats")]
-            SinkConfig::Nats(config) => config.validate(),
-            #[cfg(feature = "kafka")]
-            SinkConfig::Kafka(config) => config.validate(),
-        }
+        first_problem(self.problems())
     }
 
     /// Whether the engine must generate (and persist) a signing secret and pass it in
     /// [`SinkContext::secret`], because the config names none.
     pub fn needs_generated_secret(&self) -> bool {
-        match self {
-            SinkConfig::Webhook(config) => config.secret.is_none(),
-            #[cfg(feature = "redis")]
-            SinkConfig::Redis(_) => false,
-            #[cfg(feature = "postgres")]
-            SinkConfig::Postgres(_) => false,
-            #[cfg(feature = "nats")]
-            SinkConfig::Nats(_) => false,
-            #[cfg(feature = "kafka")]
-            SinkConfig::Kafka(_) => false,
-        }
+        self.sink_type().needs_generated_secret()
     }
 
     /// The sink's type name as written in config (`webhook`).
     pub fn type_name(&self) -> &'static str {
-        match self {
-            SinkConfig::Webhook(_) => "webhook",
-            #[cfg(feature = "redis")]
-            SinkConfig::Redis(_) => "redis",
-            #[cfg(feature = "postgres")]
-            SinkConfig::Postgres(_) => "postgres",
-            #[cfg(feature = "nats")]
-            SinkConfig::Nats(_) => "nats",
-            #[cfg(feature = "kafka")]
-            SinkConfig::Kafka(_) => "kafka",
-        }
+        self.sink_type().type_name()
     }
 
     /// Why a tenant may not create this sink, if it may not: the field and the reason. Sinks that reach
     /// systems inside the operator's network (everything but the webhook) are the admin's; a webhook's
     /// `allow_private_networks` too.
     pub fn tenant_refusal(&self) -> Option<(&'static str, String)> {
-        match self {
-            SinkConfig::Webhook(w) if w.allow_private_networks => Some((
-                "allow_private_networks",
-                "only the admin may allow private networks".into(),
-            )),
-            SinkConfig::Webhook(_) => None,
-            #[allow(unreachable_patterns)]
-            other => Some((
-                "type",
-                format!(
-                    "only the admin may create {} subscriptions (they reach systems inside the operator's network); tenants deliver with type = \"webhook\"",
-                    other.type_name()
-                ),
-            )),
-        }
+        self.sink_type().tenant_refusal()
     }
 
     /// Whether the sink signs with secrets that the engine keeps (generates, carries over, rotates).
@@ -296,6 +277,29 @@ pub enum SinkError {
     /// The HTTP client could not be built (for example no TLS roots available).
     #[error("could not build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+}
+
+/// Problems of a config, collected so that validation reports every one of them at once.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<SinkError>);
+
+impl Problems {
+    /// Runs one check; a failure is kept and the next check still runs.
+    pub(crate) fn check(&mut self, check: impl FnOnce() -> Result<(), SinkError>) {
+        if let Err(e) = check() {
+            self.0.push(e);
+        }
+    }
+
+    /// The problems found, in the order of the checks.
+    pub(crate) fn into_vec(self) -> Vec<SinkError> {
+        self.0
+    }
+}
+
+/// `Ok` without problems, else the first.
+pub(crate) fn first_problem(problems: Vec<SinkError>) -> Result<(), SinkError> {
+    problems.into_iter().next().map_or(Ok(()), Err)
 }
 
 impl SinkError {

@@ -6,8 +6,11 @@
 //! - [`lightning`] (feature `lightning`): BOLT #7 gossip decoding, verification, ln-history ids, gossip
 //!   file formats, the channel graph in time, and the `lightning` source (`gossip_store`, ZeroMQ).
 //!
-//! Every source is registered once, in [`SourceConfig`]; [`SourceConfig::build`] is the one place that
-//! turns a config into a running component.
+//! Every source type is registered once, one line of `source_types!` in this file, which makes the
+//! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (the types with the
+//! common fields use `common_source_fields!`). A source type with state of its own for the whole node
+//! (the Lightning graph) adds a field to [`Services`], started by [`Services::start`] and served by
+//! [`Services::routes`]; the engine and the API only hold and mount them.
 
 pub mod file;
 pub mod http;
@@ -17,18 +20,54 @@ pub mod lightning;
 
 use serde::{Deserialize, Serialize};
 use tributary_core::Source;
+use tributary_plugin::{OpenApiRouter, ServiceContext};
 
-/// A configured source. Adding a source adds one variant here and one arm in [`SourceConfig::build`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SourceConfig {
+/// What every source type's config provides; [`SourceConfig`] dispatches to it, so a new source
+/// implements this for its config and adds one line to `source_types!` (below).
+pub trait SourceType {
+    /// The `type` as written in config (`file`).
+    fn type_name(&self) -> &'static str;
+    /// The source's unique name.
+    fn name(&self) -> &str;
+    /// Tenants that may read this source's events (`*` = all).
+    fn tenants(&self) -> &[String];
+    /// `stall_after_ms`: after how long without progress the source counts as stalled.
+    fn stall_after_ms(&self) -> Option<u64>;
+    /// Every problem of the type's own fields, each with its path relative to the source.
+    fn problems(&self) -> Vec<(String, String)>;
+    /// The running component.
+    fn build(&self) -> BuiltSource;
+}
+
+/// The registry: one line per source type (its `type`, variant, config and cargo feature) makes the
+/// [`SourceConfig`] enum and the dispatch to [`SourceType`].
+macro_rules! source_types {
+    ($($(#[doc = $doc:literal])* $name:literal => $variant:ident($config:ty), $cfg:meta;)*) => {
+        /// A configured source (`[[sources]] type = "…"`).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum SourceConfig {
+            $($(#[doc = $doc])* #[$cfg] #[serde(rename = $name)] $variant($config),)*
+        }
+
+        impl SourceConfig {
+            /// The config of this source's type.
+            fn source_type(&self) -> &dyn SourceType {
+                match self {
+                    $(#[$cfg] Self::$variant(config) => config,)*
+                }
+            }
+        }
+    };
+}
+
+source_types! {
     /// Events pushed over HTTP.
-    Http(http::HttpSourceConfig),
+    "http" => Http(http::HttpSourceConfig), cfg(all());
     /// Newline-delimited JSON events read from a file.
-    File(file::FileSourceConfig),
+    "file" => File(file::FileSourceConfig), cfg(all());
     /// Lightning gossip (BOLT #7) from Core Lightning: `gossip_store`, ZeroMQ collectors, imports.
-    #[cfg(feature = "lightning")]
-    Lightning(lightning::LightningSourceConfig),
+    "lightning" => Lightning(lightning::LightningSourceConfig), cfg(feature = "lightning");
 }
 
 /// A built source: either a task that pulls events, or a push endpoint that the API serves.
@@ -42,22 +81,12 @@ pub enum BuiltSource {
 impl SourceConfig {
     /// The source's unique name.
     pub fn name(&self) -> &str {
-        match self {
-            Self::Http(c) => &c.name,
-            Self::File(c) => &c.name,
-            #[cfg(feature = "lightning")]
-            Self::Lightning(c) => &c.name,
-        }
+        self.source_type().name()
     }
 
     /// Tenants that may read this source's events (`*` = all).
     pub fn tenants(&self) -> &[String] {
-        match self {
-            Self::Http(c) => &c.tenants,
-            Self::File(c) => &c.tenants,
-            #[cfg(feature = "lightning")]
-            Self::Lightning(c) => &c.tenants,
-        }
+        self.source_type().tenants()
     }
 
     /// Whether `tenant` may read this source's events.
@@ -67,23 +96,14 @@ impl SourceConfig {
 
     /// After how long without progress the source counts as stalled.
     pub fn stall_after(&self) -> Option<std::time::Duration> {
-        let ms = match self {
-            Self::Http(c) => c.stall_after_ms,
-            Self::File(c) => c.stall_after_ms,
-            #[cfg(feature = "lightning")]
-            Self::Lightning(c) => c.stall_after_ms,
-        };
-        ms.map(std::time::Duration::from_millis)
+        self.source_type()
+            .stall_after_ms()
+            .map(std::time::Duration::from_millis)
     }
 
     /// The `type` tag as written in the config.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Http(_) => "http",
-            Self::File(_) => "file",
-            #[cfg(feature = "lightning")]
-            Self::Lightning(_) => "lightning",
-        }
+        self.source_type().type_name()
     }
 
     /// Checks the config, returning every problem with a path relative to the source.
@@ -100,22 +120,88 @@ impl SourceConfig {
                 format!("expected letters, digits, '-' or '_', got {name:?}"),
             ));
         }
-        match self {
-            Self::Http(c) => errors.extend(c.validate()),
-            Self::File(c) => errors.extend(c.validate()),
-            #[cfg(feature = "lightning")]
-            Self::Lightning(c) => errors.extend(c.validate()),
-        }
+        errors.extend(self.source_type().problems());
         errors
     }
 
     /// Builds the running component.
     pub fn build(&self) -> BuiltSource {
-        match self {
-            Self::Http(c) => BuiltSource::Push(http::HttpSource::new(c.clone())),
-            Self::File(c) => BuiltSource::Task(Box::new(file::FileSource::new(c.clone()))),
-            #[cfg(feature = "lightning")]
-            Self::Lightning(c) => BuiltSource::Task(Box::new(lightning::LightningSource::new(c.clone()))),
+        self.source_type().build()
+    }
+}
+
+/// Implements [`SourceType`] for a config struct with the common fields `name`, `tenants` and
+/// `stall_after_ms`, an inherent `validate(&self) -> Vec<(String, String)>` and a builder.
+macro_rules! common_source_fields {
+    ($config:ty, $name:literal, |$c:ident| $build:expr) => {
+        impl $crate::SourceType for $config {
+            fn type_name(&self) -> &'static str {
+                $name
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn tenants(&self) -> &[String] {
+                &self.tenants
+            }
+            fn stall_after_ms(&self) -> Option<u64> {
+                self.stall_after_ms
+            }
+            fn problems(&self) -> Vec<(String, String)> {
+                self.validate()
+            }
+            fn build(&self) -> $crate::BuiltSource {
+                let $c = self;
+                $build
+            }
         }
+    };
+}
+
+common_source_fields!(http::HttpSourceConfig, "http", |c| BuiltSource::Push(
+    http::HttpSource::new(c.clone())
+));
+common_source_fields!(file::FileSourceConfig, "file", |c| BuiltSource::Task(Box::new(
+    file::FileSource::new(c.clone())
+)));
+#[cfg(feature = "lightning")]
+common_source_fields!(lightning::LightningSourceConfig, "lightning", |c| BuiltSource::Task(
+    Box::new(lightning::LightningSource::new(c.clone()))
+));
+
+/// The background services of the configured sources, one per source type that has one, and the HTTP
+/// routes they contribute (`/v1/<type>/…`).
+#[derive(Clone, Default)]
+pub struct Services {
+    /// The channel graphs of the `lightning` sources.
+    #[cfg(feature = "lightning")]
+    pub lightning: Option<std::sync::Arc<lightning::keeper::GraphKeeper>>,
+}
+
+impl Services {
+    /// Starts the services the configured `sources` need.
+    pub fn start(sources: &[SourceConfig], cx: &ServiceContext) -> Self {
+        #[cfg(not(feature = "lightning"))]
+        let _ = (sources, cx);
+        Self {
+            #[cfg(feature = "lightning")]
+            lightning: {
+                let names: Vec<String> = (sources.iter())
+                    .filter(|s| matches!(s, SourceConfig::Lightning(_)))
+                    .map(|s| s.name().to_owned())
+                    .collect();
+                (!names.is_empty()).then(|| lightning::keeper::GraphKeeper::start(names, cx))
+            },
+        }
+    }
+
+    /// The routes of every source type built in, over these services (also when none of its sources is
+    /// configured: its routes then answer 404 saying how to define one). With no services
+    /// (`Services::default()`), the routes for the OpenAPI document.
+    pub fn routes(&self) -> OpenApiRouter {
+        let routes = OpenApiRouter::new();
+        #[cfg(feature = "lightning")]
+        let routes = routes.merge(lightning::routes::router(self.lightning.clone()));
+        routes
     }
 }

@@ -3,7 +3,7 @@
 //! - [`TestNode`]: the real `tributary` binary on a temporary data directory, started with a config,
 //!   stopped with SIGTERM or killed with SIGKILL, restarted on the same store.
 //! - [`Receiver`]: a webhook endpoint that verifies signatures and answers as the test says
-//!   (re-exported from `tributary_api::receiver`).
+//!   (re-exported from `tributary_sinks::webhook::receiver`).
 //! - [`wait_until`]: poll a condition with a deadline (never a bare sleep).
 //! - [`compliance`]: the checks every sink type passes on the real binary and its real server.
 //! - [`kafka`]: a tansu broker on a free port ([`Tansu`]) and a confluent-kafka reader ([`kafka_read`]).
@@ -13,7 +13,7 @@ pub mod compliance;
 pub mod kafka;
 
 pub use kafka::{Tansu, kafka_read, python};
-pub use tributary_api::receiver::{Received, Receiver, Reply};
+pub use tributary_sinks::webhook::receiver::{Received, Receiver, Reply};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

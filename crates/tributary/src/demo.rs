@@ -9,9 +9,9 @@ use crate::node::RunningNode;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use tributary_api::receiver::Receiver;
 use tributary_core::Timestamp;
 use tributary_engine::Config;
+use tributary_sinks::webhook::receiver::Receiver;
 use tributary_sources::lightning::Network;
 
 /// What the demo measured.

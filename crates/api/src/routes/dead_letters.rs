@@ -4,7 +4,6 @@ use super::Err;
 use super::subscriptions::{internal, shown, visible};
 use crate::ApiError;
 use crate::auth::Principal;
-use crate::extract::{Path, Query};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use tributary_core::Timestamp;
 use tributary_core::store::DeadLetter;
 use tributary_engine::Node;
 use tributary_engine::subscription::Control;
+use tributary_plugin::{Path, Query};
 use utoipa::{IntoParams, ToSchema};
 
 /// Dead letters one stats request reads, at most, across all subscriptions (for `oldest` and `newest`).
@@ -232,7 +232,7 @@ pub async fn replay(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    crate::extract::Json(a): crate::extract::Json<DeadAction>,
+    tributary_plugin::Json(a): tributary_plugin::Json<DeadAction>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let name = internal(&node, &p, &name);
     visible(&node, &p, &name)?;
@@ -255,7 +255,7 @@ pub async fn purge(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    crate::extract::Json(a): crate::extract::Json<DeadAction>,
+    tributary_plugin::Json(a): tributary_plugin::Json<DeadAction>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;

@@ -5,7 +5,6 @@ use super::subscriptions::{internal, visible};
 use super::{Err, Page};
 use crate::ApiError;
 use crate::auth::Principal;
-use crate::extract::{Path, Query};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use std::sync::Arc;
 use tributary_core::store::AttemptRecord;
 use tributary_core::{Seq, Timestamp};
 use tributary_engine::Node;
+use tributary_plugin::{Path, Query};
 use utoipa::ToSchema;
 
 /// One event's delivery with every attempt.
@@ -142,7 +142,7 @@ pub async fn replay(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    crate::extract::Json(req): crate::extract::Json<ReplayRequest>,
+    tributary_plugin::Json(req): tributary_plugin::Json<ReplayRequest>,
 ) -> Result<Json<ReplayResult>, ApiError> {
     let name = internal(&node, &p, &name);
     let h = visible(&node, &p, &name)?;

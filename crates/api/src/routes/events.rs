@@ -3,13 +3,13 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
-use crate::extract::{Path, Query};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tributary_core::{EventId, FilterConfig, Observation, StoredEvent, Timestamp};
 use tributary_engine::Node;
+use tributary_plugin::{Path, Query};
 use utoipa::{IntoParams, ToSchema};
 
 /// How many log entries one listing call looks at, at most.

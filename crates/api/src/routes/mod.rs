@@ -5,17 +5,17 @@ mod dead_letters;
 mod deliveries;
 mod events;
 mod health;
-#[cfg(feature = "lightning")]
-mod lightning;
 mod sources;
 mod subscriptions;
 mod tenants;
 
 use crate::ErrorBody;
+use crate::auth::Principal;
 use axum::Json;
 use axum::routing::get;
 use std::sync::Arc;
 use tributary_engine::Node;
+use tributary_plugin::Caller;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -35,7 +35,6 @@ pub(crate) type Err = ErrorBody;
         (name = "dead letters", description = "Deliveries that failed for good"),
         (name = "tenants", description = "Tenants and their API keys (admin)"),
         (name = "operations", description = "Health and metrics"),
-        (name = "lightning", description = "The Lightning channel graph in time and gossip problems"),
     )
 )]
 struct ApiDoc;
@@ -87,7 +86,40 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(tenants::get_tenant))
         .routes(routes!(tenants::list_keys, tenants::create_key))
         .routes(routes!(tenants::revoke_key))
-        .merge(lightning_router())
+}
+
+/// The routes the source types contribute (`/v1/<type>/…`), each request authenticated first and its
+/// caller handed to the plug-in as a [`Caller`] with the sources it may read.
+fn plugin_routes(node: Option<Arc<Node>>) -> OpenApiRouter<Arc<Node>> {
+    let Some(node) = node else {
+        return tributary_sources::Services::default().routes().with_state(());
+    };
+    node.services
+        .routes()
+        .layer(axum::middleware::from_fn_with_state(node.clone(), attach_caller))
+        .with_state(())
+}
+
+/// Authenticates a request to a plug-in's route and attaches its [`Caller`].
+async fn attach_caller(
+    axum::extract::State(node): axum::extract::State<Arc<Node>>,
+    principal: Principal,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let readable_sources = (node.sources.keys())
+        .filter(|s| principal.sees_source(&node, s))
+        .cloned()
+        .collect();
+    let tenant = match principal {
+        Principal::Admin => None,
+        Principal::Tenant(t) => Some(t),
+    };
+    request.extensions_mut().insert(Caller {
+        tenant,
+        readable_sources,
+    });
+    next.run(request).await
 }
 
 /// Documents the error answers every route can give (bad query or path, missing or invalid key, invalid
@@ -143,19 +175,9 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-#[cfg(feature = "lightning")]
-fn lightning_router() -> OpenApiRouter<Arc<Node>> {
-    lightning::router()
-}
-
-#[cfg(not(feature = "lightning"))]
-fn lightning_router() -> OpenApiRouter<Arc<Node>> {
-    OpenApiRouter::new()
-}
-
 /// The OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = api_router().into_openapi();
+    let mut doc = api_router().merge(plugin_routes(None)).into_openapi();
     add_common_errors(&mut doc);
     doc
 }
@@ -165,7 +187,7 @@ pub fn router(node: Arc<Node>) -> axum::Router {
     let budget = tributary_sources::http::MemoryBudget::new(
         usize::try_from(node.config.node.max_ingest_in_flight_bytes).unwrap_or(usize::MAX),
     );
-    let (router, mut doc) = api_router().split_for_parts();
+    let (router, mut doc) = api_router().merge(plugin_routes(Some(node.clone()))).split_for_parts();
     add_common_errors(&mut doc);
     let doc = Arc::new(doc);
     router

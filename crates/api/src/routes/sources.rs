@@ -3,7 +3,6 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
-use crate::extract::{Path, Query};
 use axum::Extension;
 use axum::Json;
 use axum::body::Body;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use tributary_core::store::Checkpoint;
 use tributary_engine::Node;
 use tributary_engine::source_status::SourceSnapshot;
+use tributary_plugin::{Path, Query};
 use tributary_sources::http::{HttpIngestError, MemoryBudget, Refusal, Reservation};
 use tributary_sources::json_event::ItemError;
 use utoipa::{IntoParams, ToSchema};

@@ -3,7 +3,6 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
-use crate::extract::Path;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use tributary_core::Timestamp;
 use tributary_engine::subscription::SubscriptionConfig;
 use tributary_engine::{BrokenSubscription, ManageError, Node, Origin, SubscriptionHandle};
+use tributary_plugin::Path;
 use utoipa::ToSchema;
 
 /// A subscription as the API shows it (secrets redacted).
@@ -256,7 +256,7 @@ fn parse_config(
 pub async fn create_subscription(
     State(node): State<Arc<Node>>,
     p: Principal,
-    crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
+    tributary_plugin::Json(body): tributary_plugin::Json<serde_json::Value>,
 ) -> Result<
     (
         StatusCode,
@@ -302,7 +302,7 @@ pub async fn update_subscription(
     State(node): State<Arc<Node>>,
     p: Principal,
     Path(name): Path<String>,
-    crate::extract::Json(body): crate::extract::Json<serde_json::Value>,
+    tributary_plugin::Json(body): tributary_plugin::Json<serde_json::Value>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
     let name = internal(&node, &p, &name);
     if visible_broken(&node, &p, &name).is_none() {

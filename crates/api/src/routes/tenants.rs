@@ -3,7 +3,6 @@
 use super::Err;
 use crate::ApiError;
 use crate::auth::Principal;
-use crate::extract::Path;
 use crate::idempotency::SecretAnswer;
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tributary_engine::Node;
 use tributary_engine::tenants::{ApiKey, Tenant, Tenants};
+use tributary_plugin::Path;
 use utoipa::ToSchema;
 
 /// A new tenant.
@@ -45,7 +45,7 @@ pub async fn list_tenants(State(node): State<Arc<Node>>, p: Principal) -> Result
 pub async fn create_tenant(
     State(node): State<Arc<Node>>,
     p: Principal,
-    crate::extract::Json(body): crate::extract::Json<CreateTenant>,
+    tributary_plugin::Json(body): tributary_plugin::Json<CreateTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     p.require_admin()?;
     Ok((

@@ -219,13 +219,14 @@ impl SubscriptionConfig {
             );
         }
         self.validate_filter(source_names, &mut problem);
-        match self.sink.validate() {
-            Ok(()) => {}
-            Err(tributary_sinks::SinkError::Config { field, message }) => problem(&format!("sink.{field}"), message),
-            Err(tributary_sinks::SinkError::Secret { field, source }) => {
-                problem(&format!("sink.{field}"), source.to_string())
+        for e in self.sink.problems() {
+            match e {
+                tributary_sinks::SinkError::Config { field, message } => problem(&format!("sink.{field}"), message),
+                tributary_sinks::SinkError::Secret { field, source } => {
+                    problem(&format!("sink.{field}"), source.to_string())
+                }
+                e => problem("sink", e.to_string()),
             }
-            Err(e) => problem("sink", e.to_string()),
         }
         let schedule = &self.retry.schedule;
         if schedule.is_empty() || schedule.len() > SCHEDULE_MAX {

@@ -180,106 +180,153 @@ impl KafkaConfig {
     }
 
     /// Checks every field against its documented bounds, and that the TLS files exist.
-    pub fn validate(&self) -> Result<(), SinkError> {
-        let brokers: Vec<&str> = self.brokers.split(',').map(str::trim).collect();
-        if brokers.len() > MAX_BROKERS {
-            return Err(config_err(
-                "brokers",
-                format!("at most {MAX_BROKERS} brokers, got {}", brokers.len()),
-            ));
-        }
-        for b in &brokers {
-            let ok = b.rsplit_once(':').is_some_and(|(host, port)| {
-                !host.is_empty() && !host.contains("://") && port.parse::<u16>().is_ok_and(|p| p > 0)
-            });
-            if !ok {
+    pub fn problems(&self) -> Vec<SinkError> {
+        let mut p = crate::Problems::default();
+        p.check(|| {
+            let brokers: Vec<&str> = self.brokers.split(',').map(str::trim).collect();
+            if brokers.len() > MAX_BROKERS {
                 return Err(config_err(
                     "brokers",
-                    format!(
-                        "{b:?} is not host:port; expected \"host:port[,host:port…]\" (no scheme), for example \"127.0.0.1:9092\""
-                    ),
+                    format!("at most {MAX_BROKERS} brokers, got {}", brokers.len()),
                 ));
             }
-        }
-        let template =
-            Template::parse(&self.topic).map_err(|e| config_err("topic", format!("template {:?} {e}", self.topic)))?;
-        if template.is_fixed() {
-            topic_name(template.literal_prefix()).map_err(|e| config_err("topic", e))?;
-        }
-        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
-            return Err(config_err(
-                "partitions",
-                format!("expected 1 to {MAX_PARTITIONS}, got {}", self.partitions),
-            ));
-        }
-        if !(1..=MAX_REPLICATION_FACTOR).contains(&self.replication_factor) {
-            return Err(config_err(
-                "replication_factor",
-                format!(
-                    "expected 1 to {MAX_REPLICATION_FACTOR}, got {}",
-                    self.replication_factor
-                ),
-            ));
-        }
-        if self.linger > MAX_LINGER {
-            return Err(config_err(
-                "linger",
-                format!("expected 0ms to 5s, got {}", shown(self.linger)),
-            ));
-        }
-        let (lo, hi) = BATCH_SIZE_BOUNDS;
-        if !(lo..=hi).contains(&self.batch_size) {
-            return Err(config_err(
-                "batch_size",
-                format!("expected {lo} to {hi} bytes, got {}", self.batch_size),
-            ));
-        }
-        let (lo, hi) = TIMEOUT_BOUNDS;
-        if !(lo..=hi).contains(&self.timeout) {
-            return Err(config_err(
-                "timeout",
-                format!("expected 1s to 5m, got {}", shown(self.timeout)),
-            ));
-        }
-        if let Some(sasl) = &self.sasl {
-            if sasl.username.is_empty() {
-                return Err(config_err(
-                    "sasl.username",
-                    "is empty; give the user name the broker knows".into(),
-                ));
-            }
-            if sasl.password.is_empty() {
-                return Err(config_err("sasl.password", "is empty; give the user's password".into()));
-            }
-        }
-        if let Some(tls) = &self.tls {
-            for (field, path) in [("tls.ca", &tls.ca), ("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
-                if let Some(path) = path
-                    && let Err(e) = std::fs::File::open(path)
-                {
+            for b in &brokers {
+                let ok = b.rsplit_once(':').is_some_and(|(host, port)| {
+                    !host.is_empty() && !host.contains("://") && port.parse::<u16>().is_ok_and(|p| p > 0)
+                });
+                if !ok {
                     return Err(config_err(
-                        field,
+                        "brokers",
                         format!(
-                            "cannot read {} ({e}); give the path of a PEM file the node can read",
-                            path.display()
+                            "{b:?} is not host:port; expected \"host:port[,host:port…]\" (no scheme), for example \"127.0.0.1:9092\""
                         ),
                     ));
                 }
             }
-            if tls.cert.is_some() != tls.key.is_some() {
+            Ok(())
+        });
+        p.check(|| {
+            let template = Template::parse(&self.topic)
+                .map_err(|e| config_err("topic", format!("template {:?} {e}", self.topic)))?;
+            if template.is_fixed() {
+                topic_name(template.literal_prefix()).map_err(|e| config_err("topic", e))?;
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
                 return Err(config_err(
-                    if tls.cert.is_some() { "tls.key" } else { "tls.cert" },
-                    "a client certificate needs both tls.cert and tls.key".into(),
+                    "partitions",
+                    format!("expected 1 to {MAX_PARTITIONS}, got {}", self.partitions),
                 ));
             }
-        }
-        Ok(())
+            Ok(())
+        });
+        p.check(|| {
+            if !(1..=MAX_REPLICATION_FACTOR).contains(&self.replication_factor) {
+                return Err(config_err(
+                    "replication_factor",
+                    format!(
+                        "expected 1 to {MAX_REPLICATION_FACTOR}, got {}",
+                        self.replication_factor
+                    ),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.linger > MAX_LINGER {
+                return Err(config_err(
+                    "linger",
+                    format!("expected 0ms to 5s, got {}", shown(self.linger)),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            let (lo, hi) = BATCH_SIZE_BOUNDS;
+            if !(lo..=hi).contains(&self.batch_size) {
+                return Err(config_err(
+                    "batch_size",
+                    format!("expected {lo} to {hi} bytes, got {}", self.batch_size),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            let (lo, hi) = TIMEOUT_BOUNDS;
+            if !(lo..=hi).contains(&self.timeout) {
+                return Err(config_err(
+                    "timeout",
+                    format!("expected 1s to 5m, got {}", shown(self.timeout)),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(sasl) = &self.sasl {
+                if sasl.username.is_empty() {
+                    return Err(config_err(
+                        "sasl.username",
+                        "is empty; give the user name the broker knows".into(),
+                    ));
+                }
+                if sasl.password.is_empty() {
+                    return Err(config_err("sasl.password", "is empty; give the user's password".into()));
+                }
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(tls) = &self.tls {
+                for (field, path) in [("tls.ca", &tls.ca), ("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                    if let Some(path) = path
+                        && let Err(e) = std::fs::File::open(path)
+                    {
+                        return Err(config_err(
+                            field,
+                            format!(
+                                "cannot read {} ({e}); give the path of a PEM file the node can read",
+                                path.display()
+                            ),
+                        ));
+                    }
+                }
+                if tls.cert.is_some() != tls.key.is_some() {
+                    return Err(config_err(
+                        if tls.cert.is_some() { "tls.key" } else { "tls.cert" },
+                        "a client certificate needs both tls.cert and tls.key".into(),
+                    ));
+                }
+            }
+            Ok(())
+        });
+        p.into_vec()
+    }
+
+    /// The first of [`problems`](Self::problems), if any.
+    pub fn validate(&self) -> Result<(), SinkError> {
+        crate::first_problem(self.problems())
     }
 
     /// The running sink.
     pub fn build(&self) -> Result<super::KafkaSink, SinkError> {
         self.validate()?;
         super::KafkaSink::new(self)
+    }
+}
+
+impl crate::SinkType for KafkaConfig {
+    fn type_name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn problems(&self) -> Vec<SinkError> {
+        KafkaConfig::problems(self)
+    }
+
+    fn build_sink(&self, _: crate::SinkContext) -> Result<std::sync::Arc<dyn tributary_core::Sink>, SinkError> {
+        Ok(std::sync::Arc::new(self.build()?))
     }
 }
 

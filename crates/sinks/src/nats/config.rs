@@ -167,114 +167,164 @@ impl NatsConfig {
     }
 
     /// Checks every field against its documented bounds.
-    pub fn validate(&self) -> Result<(), SinkError> {
-        let Some(rest) = self.url.strip_prefix("nats://") else {
-            return Err(config_err(
-                "url",
-                format!(
-                    "{:?} is not a NATS URL; expected nats://[user:password@]host[:port] (tls:// and ws:// are not \
-                     supported by this build)",
-                    redacted_url(&self.url)
-                ),
-            ));
-        };
-        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-        if host.is_empty() || host.contains('/') || host.contains(',') {
-            return Err(config_err(
-                "url",
-                format!(
-                    "{:?}: expected one server as nats://[user:password@]host[:port], with no path",
-                    redacted_url(&self.url)
-                ),
-            ));
-        }
-        let template = Template::parse(&self.subject)
-            .map_err(|e| config_err("subject", format!("template {:?} {e}", self.subject)))?;
-        if template.is_fixed() {
-            publishable_subject(template.literal_prefix()).map_err(|e| config_err("subject", e))?;
-        }
-        if self.stream.is_empty()
-            || self.stream.len() > MAX_STREAM_NAME
-            || self
-                .stream
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || ".*>/\\".contains(c))
-        {
-            return Err(config_err(
-                "stream",
-                format!(
-                    "{:?} is not a stream name: use 1 to {MAX_STREAM_NAME} characters without whitespace, '.', '*', \
-                     '>', '/' or '\\' (for example \"TRIBUTARY\")",
-                    self.stream
-                ),
-            ));
-        }
-        if let Some(subjects) = &self.subjects {
-            if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
+    pub fn problems(&self) -> Vec<SinkError> {
+        let mut p = crate::Problems::default();
+        p.check(|| {
+            let Some(rest) = self.url.strip_prefix("nats://") else {
                 return Err(config_err(
-                    "subjects",
-                    format!("expected 1 to {MAX_SUBJECTS} subject filters, got {}", subjects.len()),
-                ));
-            }
-            for (i, s) in subjects.iter().enumerate() {
-                subject_filter(s).map_err(|e| config_err(&format!("subjects[{i}]"), e))?;
-            }
-        }
-        self.stream_subjects()?;
-        if !(MIN_DUPLICATE_WINDOW..=MAX_DUPLICATE_WINDOW).contains(&self.duplicate_window) {
-            return Err(config_err(
-                "duplicate_window",
-                format!("expected 1s to 7d, got {}", shown(self.duplicate_window)),
-            ));
-        }
-        if let Some(age) = self.max_age {
-            if !(Duration::from_secs(1)..=MAX_MAX_AGE).contains(&age) {
-                return Err(config_err(
-                    "max_age",
-                    format!("expected 1s to 3650d, got {}", shown(age)),
-                ));
-            }
-            if age < self.duplicate_window {
-                return Err(config_err(
-                    "duplicate_window",
+                    "url",
                     format!(
-                        "{} is longer than max_age ({}); JetStream refuses such a stream: shorten duplicate_window or \
-                         lengthen max_age",
-                        shown(self.duplicate_window),
-                        shown(age)
+                        "{:?} is not a NATS URL; expected nats://[user:password@]host[:port] (tls:// and ws:// are not \
+                         supported by this build)",
+                        redacted_url(&self.url)
+                    ),
+                ));
+            };
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            if host.is_empty() || host.contains('/') || host.contains(',') {
+                return Err(config_err(
+                    "url",
+                    format!(
+                        "{:?}: expected one server as nats://[user:password@]host[:port], with no path",
+                        redacted_url(&self.url)
                     ),
                 ));
             }
-        }
-        if let Some(n) = self.max_bytes
-            && !(1024..=MAX_MAX_BYTES).contains(&n)
-        {
-            return Err(config_err(
-                "max_bytes",
-                format!("expected 1024 to {MAX_MAX_BYTES}, got {n}"),
-            ));
-        }
-        if let Some(n) = self.max_messages
-            && !(1..=MAX_MAX_MESSAGES).contains(&n)
-        {
-            return Err(config_err(
-                "max_messages",
-                format!("expected 1 to {MAX_MAX_MESSAGES}, got {n}"),
-            ));
-        }
-        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
-            return Err(config_err(
-                "timeout",
-                format!("expected 1ms to 5m, got {}", shown(self.timeout)),
-            ));
-        }
-        Ok(())
+            Ok(())
+        });
+        p.check(|| {
+            let template = Template::parse(&self.subject)
+                .map_err(|e| config_err("subject", format!("template {:?} {e}", self.subject)))?;
+            if template.is_fixed() {
+                publishable_subject(template.literal_prefix()).map_err(|e| config_err("subject", e))?;
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.stream.is_empty()
+                || self.stream.len() > MAX_STREAM_NAME
+                || self
+                    .stream
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || ".*>/\\".contains(c))
+            {
+                return Err(config_err(
+                    "stream",
+                    format!(
+                        "{:?} is not a stream name: use 1 to {MAX_STREAM_NAME} characters without whitespace, '.', '*', \
+                         '>', '/' or '\\' (for example \"TRIBUTARY\")",
+                        self.stream
+                    ),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(subjects) = &self.subjects {
+                if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
+                    return Err(config_err(
+                        "subjects",
+                        format!("expected 1 to {MAX_SUBJECTS} subject filters, got {}", subjects.len()),
+                    ));
+                }
+                for (i, s) in subjects.iter().enumerate() {
+                    subject_filter(s).map_err(|e| config_err(&format!("subjects[{i}]"), e))?;
+                }
+            }
+            Ok(())
+        });
+        p.check(|| {
+            self.stream_subjects()?;
+            Ok(())
+        });
+        p.check(|| {
+            if !(MIN_DUPLICATE_WINDOW..=MAX_DUPLICATE_WINDOW).contains(&self.duplicate_window) {
+                return Err(config_err(
+                    "duplicate_window",
+                    format!("expected 1s to 7d, got {}", shown(self.duplicate_window)),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(age) = self.max_age {
+                if !(Duration::from_secs(1)..=MAX_MAX_AGE).contains(&age) {
+                    return Err(config_err(
+                        "max_age",
+                        format!("expected 1s to 3650d, got {}", shown(age)),
+                    ));
+                }
+                if age < self.duplicate_window {
+                    return Err(config_err(
+                        "duplicate_window",
+                        format!(
+                            "{} is longer than max_age ({}); JetStream refuses such a stream: shorten duplicate_window or \
+                             lengthen max_age",
+                            shown(self.duplicate_window),
+                            shown(age)
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(n) = self.max_bytes
+                && !(1024..=MAX_MAX_BYTES).contains(&n)
+            {
+                return Err(config_err(
+                    "max_bytes",
+                    format!("expected 1024 to {MAX_MAX_BYTES}, got {n}"),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(n) = self.max_messages
+                && !(1..=MAX_MAX_MESSAGES).contains(&n)
+            {
+                return Err(config_err(
+                    "max_messages",
+                    format!("expected 1 to {MAX_MAX_MESSAGES}, got {n}"),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+                return Err(config_err(
+                    "timeout",
+                    format!("expected 1ms to 5m, got {}", shown(self.timeout)),
+                ));
+            }
+            Ok(())
+        });
+        p.into_vec()
+    }
+
+    /// The first of [`problems`](Self::problems), if any.
+    pub fn validate(&self) -> Result<(), SinkError> {
+        crate::first_problem(self.problems())
     }
 
     /// The running sink.
     pub fn build(&self) -> Result<super::NatsSink, SinkError> {
         self.validate()?;
         super::NatsSink::new(self)
+    }
+}
+
+impl crate::SinkType for NatsConfig {
+    fn type_name(&self) -> &'static str {
+        "nats"
+    }
+
+    fn problems(&self) -> Vec<SinkError> {
+        NatsConfig::problems(self)
+    }
+
+    fn build_sink(&self, _: crate::SinkContext) -> Result<std::sync::Arc<dyn tributary_core::Sink>, SinkError> {
+        Ok(std::sync::Arc::new(self.build()?))
     }
 }
 

@@ -152,48 +152,86 @@ impl PostgresConfig {
     }
 
     /// Checks every field against its documented bounds.
+    pub fn problems(&self) -> Vec<SinkError> {
+        let mut p = crate::Problems::default();
+        p.check(|| {
+            self.connection()?;
+            Ok(())
+        });
+        p.check(|| {
+            quoted_table(&self.table).map_err(|e| config_err("table", e))?;
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(statement) = &self.statement {
+                if statement.trim().is_empty() {
+                    return Err(config_err(
+                        "statement",
+                        "is empty; leave it out, or write the SQL to run for each inserted row (for example SELECT apply_event($1::jsonb))".into(),
+                    ));
+                }
+                if statement.len() > MAX_STATEMENT_LEN {
+                    return Err(config_err(
+                        "statement",
+                        format!("is {} bytes long; the limit is {MAX_STATEMENT_LEN}", statement.len()),
+                    ));
+                }
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+                return Err(config_err(
+                    "timeout",
+                    format!("expected 1ms to 5m, got {}", humantime::format_duration(self.timeout)),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if !(1..=MAX_POOL_SIZE).contains(&self.pool_size) {
+                return Err(config_err(
+                    "pool_size",
+                    format!("expected 1 to {MAX_POOL_SIZE}, got {}", self.pool_size),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+                return Err(config_err(
+                    "batch_size",
+                    format!("expected 1 to {MAX_BATCH_SIZE}, got {}", self.batch_size),
+                ));
+            }
+            Ok(())
+        });
+        p.into_vec()
+    }
+
+    /// The first of [`problems`](Self::problems), if any.
     pub fn validate(&self) -> Result<(), SinkError> {
-        self.connection()?;
-        quoted_table(&self.table).map_err(|e| config_err("table", e))?;
-        if let Some(statement) = &self.statement {
-            if statement.trim().is_empty() {
-                return Err(config_err(
-                    "statement",
-                    "is empty; leave it out, or write the SQL to run for each inserted row (for example SELECT apply_event($1::jsonb))".into(),
-                ));
-            }
-            if statement.len() > MAX_STATEMENT_LEN {
-                return Err(config_err(
-                    "statement",
-                    format!("is {} bytes long; the limit is {MAX_STATEMENT_LEN}", statement.len()),
-                ));
-            }
-        }
-        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
-            return Err(config_err(
-                "timeout",
-                format!("expected 1ms to 5m, got {}", humantime::format_duration(self.timeout)),
-            ));
-        }
-        if !(1..=MAX_POOL_SIZE).contains(&self.pool_size) {
-            return Err(config_err(
-                "pool_size",
-                format!("expected 1 to {MAX_POOL_SIZE}, got {}", self.pool_size),
-            ));
-        }
-        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
-            return Err(config_err(
-                "batch_size",
-                format!("expected 1 to {MAX_BATCH_SIZE}, got {}", self.batch_size),
-            ));
-        }
-        Ok(())
+        crate::first_problem(self.problems())
     }
 
     /// The running sink.
     pub fn build(&self) -> Result<super::PostgresSink, SinkError> {
         self.validate()?;
         super::PostgresSink::new(self)
+    }
+}
+
+impl crate::SinkType for PostgresConfig {
+    fn type_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn problems(&self) -> Vec<SinkError> {
+        PostgresConfig::problems(self)
+    }
+
+    fn build_sink(&self, _: crate::SinkContext) -> Result<std::sync::Arc<dyn tributary_core::Sink>, SinkError> {
+        Ok(std::sync::Arc::new(self.build()?))
     }
 }
 

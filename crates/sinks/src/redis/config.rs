@@ -105,47 +105,83 @@ fn config_err(field: &str, message: String) -> SinkError {
 
 impl RedisConfig {
     /// Checks every field against its documented bounds.
+    pub fn problems(&self) -> Vec<SinkError> {
+        let mut p = crate::Problems::default();
+        p.check(|| {
+            let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
+                config_err(
+                    "url",
+                    format!(
+                        "{:?} is not a Redis URL ({e}); expected redis://[user:password@]host[:port][/db]",
+                        redacted_url(&self.url)
+                    ),
+                )
+            })?;
+            if !matches!(info.addr(), redis::ConnectionAddr::Tcp(..)) {
+                return Err(config_err(
+                    "url",
+                    "only redis:// (plain TCP) is supported by this build; rediss:// and unix sockets are not".into(),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            Template::parse(&self.stream)
+                .map_err(|e| config_err("stream", format!("template {:?} {e}", self.stream)))?;
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(n) = self.maxlen
+                && !(1..=MAX_MAXLEN).contains(&n)
+            {
+                return Err(config_err("maxlen", format!("expected 1 to {MAX_MAXLEN}, got {n}")));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if !(MIN_DEDUP_TTL..=MAX_DEDUP_TTL).contains(&self.dedup_ttl) {
+                return Err(config_err(
+                    "dedup_ttl",
+                    format!("expected 1m to 90d, got {}", humantime::format_duration(self.dedup_ttl)),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+                return Err(config_err(
+                    "timeout",
+                    format!("expected 1ms to 5m, got {}", humantime::format_duration(self.timeout)),
+                ));
+            }
+            Ok(())
+        });
+        p.into_vec()
+    }
+
+    /// The first of [`problems`](Self::problems), if any.
     pub fn validate(&self) -> Result<(), SinkError> {
-        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
-            config_err(
-                "url",
-                format!(
-                    "{:?} is not a Redis URL ({e}); expected redis://[user:password@]host[:port][/db]",
-                    redacted_url(&self.url)
-                ),
-            )
-        })?;
-        if !matches!(info.addr(), redis::ConnectionAddr::Tcp(..)) {
-            return Err(config_err(
-                "url",
-                "only redis:// (plain TCP) is supported by this build; rediss:// and unix sockets are not".into(),
-            ));
-        }
-        Template::parse(&self.stream).map_err(|e| config_err("stream", format!("template {:?} {e}", self.stream)))?;
-        if let Some(n) = self.maxlen
-            && !(1..=MAX_MAXLEN).contains(&n)
-        {
-            return Err(config_err("maxlen", format!("expected 1 to {MAX_MAXLEN}, got {n}")));
-        }
-        if !(MIN_DEDUP_TTL..=MAX_DEDUP_TTL).contains(&self.dedup_ttl) {
-            return Err(config_err(
-                "dedup_ttl",
-                format!("expected 1m to 90d, got {}", humantime::format_duration(self.dedup_ttl)),
-            ));
-        }
-        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
-            return Err(config_err(
-                "timeout",
-                format!("expected 1ms to 5m, got {}", humantime::format_duration(self.timeout)),
-            ));
-        }
-        Ok(())
+        crate::first_problem(self.problems())
     }
 
     /// The running sink.
     pub fn build(&self) -> Result<super::RedisSink, SinkError> {
         self.validate()?;
         super::RedisSink::new(self)
+    }
+}
+
+impl crate::SinkType for RedisConfig {
+    fn type_name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn problems(&self) -> Vec<SinkError> {
+        RedisConfig::problems(self)
+    }
+
+    fn build_sink(&self, _: crate::SinkContext) -> Result<std::sync::Arc<dyn tributary_core::Sink>, SinkError> {
+        Ok(std::sync::Arc::new(self.build()?))
     }
 }
 

@@ -109,58 +109,100 @@ impl WebhookConfig {
     /// Checks every field; the error names the field and the bad value (secrets are never echoed).
     /// Bounds: `url` at most 2,048 bytes; at most 32 `headers` of at most 8 KiB each; at most 16
     /// `previous_secrets`; `timeout` at most 5 minutes; `connect_timeout` at most 1 minute.
+    pub fn problems(&self) -> Vec<SinkError> {
+        let mut p = crate::Problems::default();
+        p.check(|| {
+            if self.url.len() > MAX_URL {
+                return Err(SinkError::config(
+                    "url",
+                    format!("expected at most {MAX_URL} bytes, got {}", self.url.len()),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.headers.len() > MAX_HEADERS {
+                return Err(SinkError::config(
+                    "headers",
+                    format!("expected at most {MAX_HEADERS} headers, got {}", self.headers.len()),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if let Some((name, _)) = self.headers.iter().find(|(k, v)| k.len() + v.len() > MAX_HEADER_BYTES) {
+                return Err(SinkError::config(
+                    format!("headers.{}", name.chars().take(64).collect::<String>()),
+                    format!("expected a name and value of at most {MAX_HEADER_BYTES} bytes together"),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.previous_secrets.len() > MAX_PREVIOUS {
+                return Err(SinkError::config(
+                    "previous_secrets",
+                    format!("expected at most {MAX_PREVIOUS}, got {}", self.previous_secrets.len()),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            self.checked_url()?;
+            Ok(())
+        });
+        p.check(|| {
+            if let Some(secret) = &self.secret {
+                parse_secret("secret", secret)?;
+            }
+            Ok(())
+        });
+        p.check(|| {
+            for (i, previous) in self.previous_secrets.iter().enumerate() {
+                parse_secret(&format!("previous_secrets[{i}].secret"), &previous.secret)?;
+            }
+            Ok(())
+        });
+        p.check(|| {
+            self.checked_headers()?;
+            Ok(())
+        });
+        p.check(|| {
+            if self.timeout.is_zero() {
+                return Err(SinkError::config("timeout", "must be greater than zero"));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.connect_timeout.is_zero() {
+                return Err(SinkError::config("connect_timeout", "must be greater than zero"));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.timeout > MAX_TIMEOUT {
+                return Err(SinkError::config(
+                    "timeout",
+                    format!("expected at most 5m, got {:?}", self.timeout),
+                ));
+            }
+            Ok(())
+        });
+        p.check(|| {
+            if self.connect_timeout > MAX_CONNECT_TIMEOUT {
+                return Err(SinkError::config(
+                    "connect_timeout",
+                    format!("expected at most 1m, got {:?}", self.connect_timeout),
+                ));
+            }
+            Ok(())
+        });
+        p.into_vec()
+    }
+
+    /// The first of [`problems`](Self::problems), if any.
     pub fn validate(&self) -> Result<(), SinkError> {
-        if self.url.len() > MAX_URL {
-            return Err(SinkError::config(
-                "url",
-                format!("expected at most {MAX_URL} bytes, got {}", self.url.len()),
-            ));
-        }
-        if self.headers.len() > MAX_HEADERS {
-            return Err(SinkError::config(
-                "headers",
-                format!("expected at most {MAX_HEADERS} headers, got {}", self.headers.len()),
-            ));
-        }
-        if let Some((name, _)) = self.headers.iter().find(|(k, v)| k.len() + v.len() > MAX_HEADER_BYTES) {
-            return Err(SinkError::config(
-                format!("headers.{}", name.chars().take(64).collect::<String>()),
-                format!("expected a name and value of at most {MAX_HEADER_BYTES} bytes together"),
-            ));
-        }
-        if self.previous_secrets.len() > MAX_PREVIOUS {
-            return Err(SinkError::config(
-                "previous_secrets",
-                format!("expected at most {MAX_PREVIOUS}, got {}", self.previous_secrets.len()),
-            ));
-        }
-        self.checked_url()?;
-        if let Some(secret) = &self.secret {
-            parse_secret("secret", secret)?;
-        }
-        for (i, previous) in self.previous_secrets.iter().enumerate() {
-            parse_secret(&format!("previous_secrets[{i}].secret"), &previous.secret)?;
-        }
-        self.checked_headers()?;
-        if self.timeout.is_zero() {
-            return Err(SinkError::config("timeout", "must be greater than zero"));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(SinkError::config("connect_timeout", "must be greater than zero"));
-        }
-        if self.timeout > MAX_TIMEOUT {
-            return Err(SinkError::config(
-                "timeout",
-                format!("expected at most 5m, got {:?}", self.timeout),
-            ));
-        }
-        if self.connect_timeout > MAX_CONNECT_TIMEOUT {
-            return Err(SinkError::config(
-                "connect_timeout",
-                format!("expected at most 1m, got {:?}", self.connect_timeout),
-            ));
-        }
-        Ok(())
+        crate::first_problem(self.problems())
     }
 
     /// Builds the sink. The config's `secret` wins; otherwise the context's generated one is used.
@@ -258,6 +300,38 @@ impl WebhookConfig {
             map.insert(header, value);
         }
         Ok(map)
+    }
+}
+
+impl crate::SinkType for WebhookConfig {
+    fn type_name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn problems(&self) -> Vec<SinkError> {
+        WebhookConfig::problems(self)
+    }
+
+    fn build_sink(&self, cx: SinkContext) -> Result<std::sync::Arc<dyn tributary_core::Sink>, SinkError> {
+        Ok(std::sync::Arc::new(self.build(cx)?))
+    }
+
+    fn refused_destination(&self) -> Option<(&'static str, String, &'static str)> {
+        WebhookConfig::refused_destination(self).map(|(host, why)| ("url", host, why))
+    }
+
+    /// The webhook is the tenants' sink; only allowing private networks is the admin's.
+    fn tenant_refusal(&self) -> Option<(&'static str, String)> {
+        self.allow_private_networks.then(|| {
+            (
+                "allow_private_networks",
+                "only the admin may allow private networks".into(),
+            )
+        })
+    }
+
+    fn needs_generated_secret(&self) -> bool {
+        self.secret.is_none()
     }
 }
 

@@ -6,9 +6,13 @@
 //! - [`signing`]: secrets (`whsec_…`), [`sign`], [`verify`] / [`verify_headers`] and [`generate_secret`].
 //! - [`sink`]: [`WebhookSink`], which renders the body, signs it, sends it through the guarded client and
 //!   classifies the outcome into an `AttemptReport`.
+//! - [`receiver`] (feature `receiver`): a receiver that verifies every delivery's signature (demo, bench,
+//!   tests).
 
 pub mod config;
 pub mod payload;
+#[cfg(feature = "receiver")]
+pub mod receiver;
 pub mod signing;
 pub mod sink;
 

@@ -3,7 +3,7 @@
 //!
 //! Classification: 2xx → Delivered; connection errors, timeouts, 3xx (redirects are not followed), 408,
 //! 429 and 5xx → Retriable (with `Retry-After`, delta-seconds or HTTP date, capped at 24 h); 410 →
-//! Rejected with `gone`; other 4xx and SSRF refusals → Rejected.
+//! Pause; other 4xx and SSRF refusals → Rejected.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -234,25 +234,24 @@ pub(crate) fn classify(
         return AttemptReport::delivered(code, latency);
     }
     let mut error = format!("HTTP {} from {shown_url}", status.as_u16());
-    let (class, gone) = match status {
+    let class = match status {
         StatusCode::GONE => {
             error.push_str(": the endpoint is gone; pause the subscription");
-            (DeliveryStatus::Rejected, true)
+            DeliveryStatus::Pause
         }
-        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => (DeliveryStatus::Retriable, false),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => DeliveryStatus::Retriable,
         s if s.is_redirection() => {
             error.push_str(": redirects are not followed");
             if let Some(location) = response.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) {
                 error.push_str(&format!("; update the URL to {location:?} if that is right"));
             }
-            (DeliveryStatus::Retriable, false)
+            DeliveryStatus::Retriable
         }
-        s if s.is_client_error() => (DeliveryStatus::Rejected, false),
+        s if s.is_client_error() => DeliveryStatus::Rejected,
         // 5xx and anything unexpected.
-        _ => (DeliveryStatus::Retriable, false),
+        _ => DeliveryStatus::Retriable,
     };
     let mut report = AttemptReport::failed(class, code, latency, error);
-    report.gone = gone;
     report.response_excerpt = excerpt(&response.body_start);
     if class == DeliveryStatus::Retriable {
         report.retry_after = response

@@ -370,16 +370,15 @@ async fn responses_are_classified() {
     assert!(e.contains("https://elsewhere.example/hook"), "{e}");
 
     let r = deliver("/gone").await;
-    assert_eq!((r.status, r.code, r.gone), (DeliveryStatus::Rejected, Some(410), true));
+    assert_eq!((r.status, r.code), (DeliveryStatus::Pause, Some(410)));
     assert_eq!(r.response_excerpt.as_deref(), Some("endpoint deleted"));
 
     let r = deliver("/slow-down").await;
     assert_eq!((r.status, r.code), (DeliveryStatus::Retriable, Some(429)));
     assert_eq!(r.retry_after, Some(Duration::from_secs(120)));
-    assert!(!r.gone);
 
     let r = deliver("/bad").await;
-    assert_eq!((r.status, r.code, r.gone), (DeliveryStatus::Rejected, Some(400), false));
+    assert_eq!((r.status, r.code), (DeliveryStatus::Rejected, Some(400)));
     assert_eq!(r.error.unwrap(), format!("HTTP 400 from {}", server.url("/bad")));
     assert_eq!(r.response_excerpt.as_deref(), Some(r#"{"error":"bad payload"}"#));
     assert_eq!(r.retry_after, None);

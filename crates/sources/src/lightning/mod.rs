@@ -18,6 +18,8 @@
 //! - [`generate`]: validly signed gossip for benchmarks.
 //! - [`graph`]: the channel graph in time; [`snapshot`]: what its queries return (snapshots, channel and
 //!   node states with validity intervals, diffs).
+//! - [`keeper`]: the graphs the node keeps from the log (the source type's background service, with its
+//!   snapshot); [`routes`]: `/v1/lightning/…`, the routes it contributes to the API.
 //!
 //! Built with the `lightning` cargo feature (on by default).
 
@@ -29,10 +31,12 @@ pub mod generate;
 pub mod gossip;
 pub mod graph;
 pub mod id;
+pub mod keeper;
 pub mod known;
 pub mod network;
 pub mod pipeline;
 pub mod reader;
+pub mod routes;
 pub mod snapshot;
 pub mod source;
 pub mod verify;

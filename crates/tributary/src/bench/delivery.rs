@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tributary_api::receiver::Receiver;
+use tributary_sinks::webhook::receiver::Receiver;
 
 /// Delivery figures.
 #[derive(Debug, Serialize)]

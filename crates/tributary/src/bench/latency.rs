@@ -7,8 +7,8 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tributary_api::receiver::{Receiver, Reply};
 use tributary_core::Timestamp;
+use tributary_sinks::webhook::receiver::{Receiver, Reply};
 
 /// Latency figures, milliseconds.
 #[derive(Debug, Serialize)]

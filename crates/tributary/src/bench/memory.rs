@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use tributary_api::receiver::Receiver;
+use tributary_sinks::webhook::receiver::Receiver;
 
 /// Memory figures.
 #[derive(Debug, Serialize)]

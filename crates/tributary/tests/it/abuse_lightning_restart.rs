@@ -124,8 +124,8 @@ async fn abuse_lightning_restart_reads_the_snapshot_not_the_log() {
     assert_eq!(node.terminate(), Some(0));
 
     let data = node.dir.path().join("data");
-    let snap_path = tributary_engine::lightning::snapshot::path_in(&data);
-    let snap = tributary_engine::lightning::snapshot::load(&snap_path)
+    let snap_path = tributary_sources::lightning::keeper::snapshot::path_in(&data);
+    let snap = tributary_sources::lightning::keeper::snapshot::load(&snap_path)
         .unwrap()
         .expect("written at shutdown");
     assert!(snap.seq >= 138 + 6, "covers the log: {}", snap.seq);
@@ -168,7 +168,7 @@ async fn abuse_lightning_restart_reads_the_snapshot_not_the_log() {
         doctored.apply(&decode(m).unwrap(), 1_700_000_000);
     }
     let sources = std::collections::BTreeMap::from([("ln".to_owned(), (&doctored, &problems))]);
-    tributary_engine::lightning::snapshot::write(&snap_path, &sources, snap.seq, snap.id).unwrap();
+    tributary_sources::lightning::keeper::snapshot::write(&snap_path, &sources, snap.seq, snap.id).unwrap();
     // The updates of 800000x3x0 arrive, without their announcement.
     let mut f = std::fs::OpenOptions::new().append(true).open(&gossip).unwrap();
     for m in &ooo[1..] {
@@ -218,12 +218,12 @@ async fn abuse_lightning_restart_reads_the_snapshot_not_the_log() {
     );
     assert_eq!(node.get("/v1/lightning/channels/800000x3x0").await.0, 404);
     assert_eq!(node.terminate(), Some(0));
-    let other = tributary_engine::lightning::snapshot::load(&snap_path)
+    let other = tributary_sources::lightning::keeper::snapshot::load(&snap_path)
         .unwrap()
         .unwrap();
     let sources: std::collections::BTreeMap<String, (&Graph, &std::collections::BTreeMap<String, u64>)> =
         other.sources.iter().map(|(k, (g, p))| (k.clone(), (g, p))).collect();
-    tributary_engine::lightning::snapshot::write(
+    tributary_sources::lightning::keeper::snapshot::write(
         &snap_path,
         &sources,
         other.seq,

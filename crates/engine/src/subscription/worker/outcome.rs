@@ -91,6 +91,7 @@ impl Worker {
             DeliveryStatus::Retriable if retry_delay.is_none() => AttemptOutcome::Exhausted,
             status => AttemptOutcome::from(status),
         };
+        let pause = r.status == DeliveryStatus::Pause;
         self.update.attempts.push(AttemptRecord {
             seq: d.seq,
             attempt: d.prior + d.attempt,
@@ -132,8 +133,8 @@ impl Worker {
                 self.hold(&d, key, due_at);
             }
             AttemptOutcome::Exhausted => self.dead_letter(&d, key.as_deref(), "exhausted", "retries exhausted"),
-            AttemptOutcome::Rejected if r.gone => {
-                tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), "receiver answered 410 Gone; subscription paused until resumed");
+            AttemptOutcome::Rejected if pause => {
+                tracing::warn!(subscription = %self.name, sink = %self.sink.describe(), reason = ?r.error, "the destination is gone; subscription paused until resumed");
                 self.hold(&d, key, Timestamp::now());
                 self.set_paused(true);
             }

@@ -7,20 +7,20 @@
 //! ```text
 //! magic "TRBGRAPH" ‖ version u32 (1) ‖ seq u64 ‖ id of the event at seq [32] (zeros at seq 0)
 //! ‖ sources u32 ‖ per source: name (u16 len ‖ bytes) ‖ problems u32 ‖ (reason (u16 len ‖ bytes) ‖ count u64)*
-//!                              ‖ graph len u64 ‖ graph (tributary_sources::lightning::graph::codec)
+//!                              ‖ graph len u64 ‖ graph (crate::lightning::graph::codec)
 //! ‖ sha256 of everything before [32]
 //! ```
 //! Integers are big-endian. Loading checks the magic, the version, the checksum and every length; the
 //! keeper also checks that the store holds the same event at `seq` (a data directory restored from
 //! another backup does not match). Whatever fails, the keeper logs why and reads the whole log.
 
+use crate::lightning::Graph;
+use crate::lightning::graph::codec;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tributary_core::{EventId, Seq};
-use tributary_sources::lightning::Graph;
-use tributary_sources::lightning::graph::codec;
 
 const MAGIC: &[u8; 8] = b"TRBGRAPH";
 const VERSION: u32 = 1;
@@ -173,7 +173,7 @@ mod tests {
         let path = path_in(dir.path());
         assert_eq!(load(&path), Ok(None));
         let mut g = Graph::new();
-        g.set_capacity(tributary_sources::lightning::ShortChannelId(7), 1000);
+        g.set_capacity(crate::lightning::ShortChannelId(7), 1000);
         let problems = BTreeMap::from([("bad_signature".to_owned(), 5u64)]);
         let empty = (Graph::new(), BTreeMap::new());
         let sources = BTreeMap::from([

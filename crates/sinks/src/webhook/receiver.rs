@@ -189,7 +189,7 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     let at = Timestamp::now();
     inner.total.fetch_add(1, Relaxed);
     let verified = match &inner.secret {
-        Some(secret) => tributary_sinks::verify_headers(secret, &headers, &body, Duration::from_secs(300), at).is_ok(),
+        Some(secret) => crate::verify_headers(secret, &headers, &body, Duration::from_secs(300), at).is_ok(),
         None => false,
     };
     if inner.secret.is_some() {

@@ -1,13 +1,13 @@
 //! Keeps the verified channels of every source in the store's meta entries as the keeper reads the log
-//! (the layout: [`tributary_sources::lightning::known`]), so that `lightning` sources and imports start
+//! (the layout: [`crate::lightning::known`]), so that `lightning` sources and imports start
 //! without reading the whole log.
 
-use tributary_core::{Seq, Store, StoreError, StoredEvent};
-use tributary_sources::lightning::events::KIND_CHANNEL_ANNOUNCEMENT;
-use tributary_sources::lightning::known::{
+use crate::lightning::events::KIND_CHANNEL_ANNOUNCEMENT;
+use crate::lightning::known::{
     CHUNK, KNOWN_CHANNELS_KEY, KnownChannel, chunk_key, encode_chunk, parse_progress, render_progress,
 };
-use tributary_sources::lightning::{Gossip, decode};
+use crate::lightning::{Gossip, decode};
+use tributary_core::{Seq, Store, StoreError, StoredEvent};
 
 /// What has been written, and the announcements read since.
 #[derive(Debug, Default)]

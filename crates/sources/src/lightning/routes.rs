@@ -1,18 +1,18 @@
 //! `/v1/lightning`: the channel graph in time (kept by the node from the log's `ln.*` events) and the
-//! problems of the `lightning` sources. Without the `lightning` feature the router is empty.
+//! problems of the `lightning` sources: the routes the `lightning` source type contributes to the API
+//! (mounted by the API behind its authentication, [`tributary_plugin`]). Without a `lightning` source
+//! every route answers 404 with how to define one.
 //!
 //! Every graph answer first waits (up to 2 s) for the graph to apply what the log held when the request
 //! arrived, so a query right after a write sees it. Times are Unix seconds, defaulting to now.
 //!
 //! Visibility: the node keeps one graph per `lightning` source. A caller gets the graphs of the sources
-//! it may read (`Principal::sees_source`) combined: a tenant sharing one source sees that source's graph
+//! it may read ([`Caller::may_read`]) combined: a tenant sharing one source sees that source's graph
 //! only, the admin sees every source's. `?source=NAME` narrows any answer to one source (404 when the
 //! caller may not read it or it is not a `lightning` source).
 
-use super::Err;
-use crate::ApiError;
-use crate::auth::Principal;
-use crate::extract::{Path, Query};
+use super::ShortChannelId;
+use super::keeper::{GraphKeeper, view};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -20,21 +20,26 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tributary_engine::Node;
-use tributary_engine::lightning::{GraphKeeper, view};
-use tributary_sources::lightning::ShortChannelId;
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
+use tributary_plugin::{ApiError, Caller, ErrorBody as Err, OpenApiRouter, Path, Query};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::routes;
 
-/// The routes of this module.
-pub(crate) fn router() -> OpenApiRouter<Arc<Node>> {
-    OpenApiRouter::new()
+/// The graph keeper, when a `lightning` source is configured.
+type Keeper = Option<Arc<GraphKeeper>>;
+
+#[derive(OpenApi)]
+#[openapi(tags((name = "lightning", description = "The Lightning channel graph in time and gossip problems")))]
+struct LightningDoc;
+
+/// The routes, over the node's keeper (`None`: no `lightning` source, every route answers 404).
+pub fn router(keeper: Keeper) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(LightningDoc::openapi())
         .routes(routes!(graph))
         .routes(routes!(channel))
         .routes(routes!(node_state))
         .routes(routes!(diff))
         .routes(routes!(problems))
+        .with_state(keeper)
 }
 
 fn now() -> u32 {
@@ -43,16 +48,15 @@ fn now() -> u32 {
 
 /// The keeper, once it caught up with the log, and the sources whose graphs the caller gets: `source` if
 /// named, else every `lightning` source the caller may read; 404 when there is none.
-async fn keeper(node: &Node, p: &Principal, source: Option<&str>) -> Result<(Arc<GraphKeeper>, Vec<String>), ApiError> {
-    let keeper = node.lightning.clone().ok_or_else(|| {
+async fn keeper(
+    keeper: &Keeper,
+    p: &Caller,
+    source: Option<&str>,
+) -> Result<(Arc<GraphKeeper>, Vec<String>), ApiError> {
+    let keeper = keeper.clone().ok_or_else(|| {
         ApiError::not_found("no lightning source; define one under [[sources]] with type = \"lightning\"")
     })?;
-    let visible: Vec<String> = keeper
-        .sources
-        .iter()
-        .filter(|s| p.sees_source(node, s))
-        .cloned()
-        .collect();
+    let visible: Vec<String> = keeper.sources.iter().filter(|s| p.may_read(s)).cloned().collect();
     if visible.is_empty() {
         return Err(ApiError::not_found(
             "no lightning source; define one under [[sources]] with type = \"lightning\"",
@@ -67,7 +71,10 @@ async fn keeper(node: &Node, p: &Principal, source: Option<&str>) -> Result<(Arc
             )));
         }
     };
-    if !keeper.caught_up(node.store.last_seq(), Duration::from_secs(2)).await {
+    if !keeper
+        .caught_up(keeper.store().last_seq(), Duration::from_secs(2))
+        .await
+    {
         tracing::warn!(
             applied = keeper.applied_seq(),
             "lightning graph answers while still catching up with the log"
@@ -114,12 +121,8 @@ pub struct GraphQuery {
             (Object = "application/json"),
             (Vec<u8> = "application/octet-stream"))),
         (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
-pub async fn graph(
-    State(node): State<Arc<Node>>,
-    p: Principal,
-    Query(q): Query<GraphQuery>,
-) -> Result<Response, ApiError> {
-    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+pub async fn graph(State(kept): State<Keeper>, p: Caller, Query(q): Query<GraphQuery>) -> Result<Response, ApiError> {
+    let (k, names) = keeper(&kept, &p, q.source.as_deref()).await?;
     let at = q.at.unwrap_or_else(now);
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(view(&k.read(), &names).snapshot(at)).into_response()),
@@ -151,15 +154,15 @@ pub struct AtQuery {
     params(("scid" = String, Path, description = "short channel id, BLOCKxTXxOUTPUT or the u64"), AtQuery),
     responses((status = 200, body = Object), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
 pub async fn channel(
-    State(node): State<Arc<Node>>,
-    p: Principal,
+    State(kept): State<Keeper>,
+    p: Caller,
     Path(scid): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> Result<Response, ApiError> {
     let scid: ShortChannelId = scid
         .parse()
         .map_err(|e| ApiError::bad_request("invalid_scid", format!("scid: {e}")))?;
-    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+    let (k, names) = keeper(&kept, &p, q.source.as_deref()).await?;
     let state = view(&k.read(), &names).channel(scid, q.at.unwrap_or_else(now));
     state
         .map(|s| Json(s).into_response())
@@ -171,8 +174,8 @@ pub async fn channel(
     params(("node_id" = String, Path, description = "33-byte node id, 66 hex characters"), AtQuery),
     responses((status = 200, body = Object), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
 pub async fn node_state(
-    State(node): State<Arc<Node>>,
-    p: Principal,
+    State(kept): State<Keeper>,
+    p: Caller,
     Path(node_id): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> Result<Response, ApiError> {
@@ -180,7 +183,7 @@ pub async fn node_state(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ApiError::bad_request("invalid_node_id", "node_id: expected 66 hex characters"))?;
-    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+    let (k, names) = keeper(&kept, &p, q.source.as_deref()).await?;
     let state = view(&k.read(), &names).node(&id, q.at.unwrap_or_else(now));
     state
         .map(|s| Json(s).into_response())
@@ -204,12 +207,8 @@ pub struct DiffQuery {
 #[utoipa::path(get, path = "/v1/lightning/diff", tag = "lightning", security(("bearer" = [])),
     params(DiffQuery),
     responses((status = 200, body = Object), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
-pub async fn diff(
-    State(node): State<Arc<Node>>,
-    p: Principal,
-    Query(q): Query<DiffQuery>,
-) -> Result<Response, ApiError> {
-    let (k, names) = keeper(&node, &p, q.source.as_deref()).await?;
+pub async fn diff(State(kept): State<Keeper>, p: Caller, Query(q): Query<DiffQuery>) -> Result<Response, ApiError> {
+    let (k, names) = keeper(&kept, &p, q.source.as_deref()).await?;
     let d = view(&k.read(), &names).diff(q.from, q.to.unwrap_or_else(now));
     Ok(Json(d).into_response())
 }
@@ -249,15 +248,15 @@ pub struct ProblemList {
     params(ProblemQuery),
     responses((status = 200, body = ProblemList), (status = 400, body = Err), (status = 401, body = Err), (status = 404, body = Err)))]
 pub async fn problems(
-    State(node): State<Arc<Node>>,
-    p: Principal,
+    State(kept): State<Keeper>,
+    p: Caller,
     Query(q): Query<ProblemQuery>,
 ) -> Result<Json<ProblemList>, ApiError> {
-    let (_, names) = keeper(&node, &p, q.source.as_deref()).await?;
+    let (k, names) = keeper(&kept, &p, q.source.as_deref()).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut all = Vec::new();
     for s in &names {
-        for reject in node.store.rejects(s, limit).await? {
+        for reject in k.store().rejects(s, limit).await? {
             all.push(ProblemView {
                 source: s.clone(),
                 reject,

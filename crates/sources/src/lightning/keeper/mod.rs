@@ -1,4 +1,5 @@
-//! The Lightning channel graph kept by the node (feature `lightning`).
+//! The Lightning channel graph kept by the node: the `lightning` sources' background service
+//! ([`tributary_plugin::service`]), served by [`super::routes`].
 //!
 //! A [`GraphKeeper`] follows the log like a subscription worker (`read_from` + `watch_seq`) and keeps
 //! **one graph per `lightning` source**, built from that source's events only (an event belongs to the
@@ -8,7 +9,7 @@
 //! imported with `--no-verify`). Each event's payload is decoded again; `seen_at` for the graph is the
 //! event's `occurred_at` (the message's own timestamp, or the gossip_store record's) or, without one, its
 //! `ingested_at`. A 4101 names its channel in `data.short_channel_id`. On the way it counts the
-//! `ln.problem.*` events by source and reason ([`metrics::LIGHTNING_PROBLEMS`](crate::metrics::LIGHTNING_PROBLEMS)).
+//! `ln.problem.*` events by source and reason ([`LIGHTNING_PROBLEMS`]).
 //!
 //! Restarts do not read the whole log:
 //! - [`snapshot`]: every [`SNAPSHOT_EVENTS`] graph events (once [`SNAPSHOT_INTERVAL`] has passed or the
@@ -18,24 +19,33 @@
 //!   another store, a source added since) is reported in the log and the keeper reads the whole log.
 //! - [`known`]: the verified channels of every source go to meta entries that the `lightning` sources
 //!   and `tributary import` read at start instead of the log
-//!   ([`tributary_sources::lightning::known`]).
+//!   ([`crate::lightning::known`]).
 
 pub mod known;
 pub mod snapshot;
 
+use crate::lightning::events::{
+    KIND_CHANNEL_AMOUNT, KIND_CHANNEL_ANNOUNCEMENT, KIND_CHANNEL_DYING, KIND_CHANNEL_UPDATE, KIND_NODE_ANNOUNCEMENT,
+};
+pub use crate::lightning::graph::GraphView;
+use crate::lightning::{Gossip, Graph, ShortChannelId, decode};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tributary_core::{Seq, Store, StoredEvent};
-use tributary_sources::lightning::events::{
-    KIND_CHANNEL_AMOUNT, KIND_CHANNEL_ANNOUNCEMENT, KIND_CHANNEL_DYING, KIND_CHANNEL_UPDATE, KIND_NODE_ANNOUNCEMENT,
-};
-pub use tributary_sources::lightning::graph::GraphView;
-use tributary_sources::lightning::{Gossip, Graph, ShortChannelId, decode};
+use tributary_plugin::ServiceContext;
+
+/// Distinct Lightning problem messages in the log (`ln.problem.*` events), by source and reason code
+/// (`bad_signature`, `wrong_chain`, `malformed`, `unknown_channel`).
+pub const LIGHTNING_PROBLEMS: &str = "tributary_lightning_problems_total";
+
+/// `n` `ln.problem.*` events of a `lightning` source (more than one when restored from a graph snapshot).
+fn lightning_problem(source: &str, reason: &str, n: u64) {
+    metrics::counter!(LIGHTNING_PROBLEMS, "source" => source.to_owned(), "reason" => reason.to_owned()).increment(n);
+}
 
 /// Events read per step.
 const PAGE: usize = 4096;
@@ -61,6 +71,7 @@ pub struct GraphKeeper {
     /// The `lightning` sources, each with its own graph.
     pub sources: Vec<String>,
     snapshot_path: Option<PathBuf>,
+    store: Arc<dyn Store>,
 }
 
 enum Step {
@@ -88,29 +99,29 @@ fn step(e: &StoredEvent) -> Option<Step> {
 }
 
 impl GraphKeeper {
-    /// Starts following the log on `tracker` until `shutdown`; with `snapshot_path`, restores from the
-    /// snapshot there and keeps writing it.
-    pub fn start(
-        store: Arc<dyn Store>,
-        sources: Vec<String>,
-        snapshot_path: Option<PathBuf>,
-        shutdown: CancellationToken,
-        tracker: &TaskTracker,
-    ) -> Arc<Self> {
+    /// Starts following the log for the `lightning` sources `sources` until the node shuts down; with a
+    /// data directory, restores from the snapshot there and keeps writing it.
+    pub fn start(sources: Vec<String>, cx: &ServiceContext) -> Arc<Self> {
         let keeper = Arc::new(Self {
             graphs: RwLock::new(sources.iter().map(|s| (s.clone(), SourceGraph::default())).collect()),
             applied: AtomicU64::new(0),
             seq_tx: tokio::sync::watch::channel(0).0,
             sources,
-            snapshot_path,
+            snapshot_path: cx.data_dir.as_deref().map(snapshot::path_in),
+            store: cx.store.clone(),
         });
-        let k = keeper.clone();
-        tracker.spawn(async move {
+        let (k, store, shutdown) = (keeper.clone(), cx.store.clone(), cx.shutdown.clone());
+        cx.tracker.spawn(async move {
             if let Err(error) = k.clone().follow(store, shutdown).await {
                 tracing::error!(%error, "the lightning graph stopped following the log; restart tributary");
             }
         });
         keeper
+    }
+
+    /// The store the graph follows.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// Loads the snapshot if it is usable; the log position it covers (0: none).
@@ -150,7 +161,7 @@ impl GraphKeeper {
                 continue;
             }
             for (reason, n) in &problems {
-                crate::metrics::lightning_problem(&name, reason, *n);
+                lightning_problem(&name, reason, *n);
             }
             graphs.insert(name, SourceGraph { graph, problems });
         }
@@ -248,7 +259,7 @@ impl GraphKeeper {
                 let mut graphs = self.graphs.write().expect("graph lock");
                 for e in ours().filter(|e| e.event.kind.starts_with("ln.problem.")) {
                     let reason = e.event.data.get("reason").and_then(|r| r.as_str()).unwrap_or("unknown");
-                    crate::metrics::lightning_problem(&e.source, reason, 1);
+                    lightning_problem(&e.source, reason, 1);
                     if let Some(g) = graphs.get_mut(e.source.as_str()) {
                         *g.problems.entry(reason.to_owned()).or_default() += 1;
                     }

@@ -75,35 +75,6 @@ impl From<tributary_core::StoreError> for ApiError {
     }
 }
 
-impl From<tributary_engine::ManageError> for ApiError {
-    fn from(e: tributary_engine::ManageError) -> Self {
-        use tributary_engine::ManageError as M;
-        match e {
-            M::Invalid(_) => Self::unprocessable("invalid_subscription", e.to_string()),
-            M::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            M::ReadOnly(_) => Self::new(StatusCode::CONFLICT, "read_only", e.to_string()),
-            M::NotFound(_) | M::NoTenant(_) => Self::not_found(e.to_string()),
-            M::Store(s) => s.into(),
-            M::Node(_) => Self::unprocessable("invalid_subscription", e.to_string()),
-            M::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "worker_stopped", e.to_string()),
-            M::Limit { .. } => Self::unprocessable("too_many_subscriptions", e.to_string()),
-            M::NoSecret(_) => Self::new(StatusCode::CONFLICT, "no_secret", e.to_string()),
-        }
-    }
-}
-
-impl From<tributary_engine::tenants::TenantError> for ApiError {
-    fn from(e: tributary_engine::tenants::TenantError) -> Self {
-        use tributary_engine::tenants::TenantError as T;
-        match e {
-            T::InvalidName(_) => Self::unprocessable("invalid_tenant", e.to_string()),
-            T::Exists(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            T::NoTenant(_) | T::NoKey(_) => Self::not_found(e.to_string()),
-            T::Store(s) => s.into(),
-        }
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut detail = serde_json::Map::new();
