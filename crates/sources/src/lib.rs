@@ -5,6 +5,8 @@
 //! - [`file`](mod@file): newline-delimited JSON events followed from a checkpointed byte offset.
 //! - [`lightning`] (feature `lightning`): BOLT #7 gossip decoding, verification, ln-history ids, gossip
 //!   file formats, the channel graph in time, and the `lightning` source (`gossip_store`, ZeroMQ).
+//! - [`postgres`] (feature `postgres-source`): change capture over logical replication (`pgoutput`),
+//!   table changes and transactional outbox tables.
 //!
 //! Every source is registered once, in [`SourceConfig`]; [`SourceConfig::build`] is the one place that
 //! turns a config into a running component.
@@ -14,6 +16,8 @@ pub mod http;
 pub mod json_event;
 #[cfg(feature = "lightning")]
 pub mod lightning;
+#[cfg(feature = "postgres-source")]
+pub mod postgres;
 
 use serde::{Deserialize, Serialize};
 use tributary_core::Source;
@@ -29,6 +33,10 @@ pub enum SourceConfig {
     /// Lightning gossip (BOLT #7) from Core Lightning: `gossip_store`, ZeroMQ collectors, imports.
     #[cfg(feature = "lightning")]
     Lightning(lightning::LightningSourceConfig),
+    /// PostgreSQL change capture: logical replication with `pgoutput`, table changes and outbox rows.
+    /// (Boxed: the config is several times larger than the others.)
+    #[cfg(feature = "postgres-source")]
+    Postgres(Box<postgres::PostgresSourceConfig>),
 }
 
 /// A built source: either a task that pulls events, or a push endpoint that the API serves.
@@ -47,6 +55,8 @@ impl SourceConfig {
             Self::File(c) => &c.name,
             #[cfg(feature = "lightning")]
             Self::Lightning(c) => &c.name,
+            #[cfg(feature = "postgres-source")]
+            Self::Postgres(c) => &c.name,
         }
     }
 
@@ -57,6 +67,8 @@ impl SourceConfig {
             Self::File(c) => &c.tenants,
             #[cfg(feature = "lightning")]
             Self::Lightning(c) => &c.tenants,
+            #[cfg(feature = "postgres-source")]
+            Self::Postgres(c) => &c.tenants,
         }
     }
 
@@ -72,6 +84,8 @@ impl SourceConfig {
             Self::File(c) => c.stall_after_ms,
             #[cfg(feature = "lightning")]
             Self::Lightning(c) => c.stall_after_ms,
+            #[cfg(feature = "postgres-source")]
+            Self::Postgres(c) => c.stall_after_ms,
         };
         ms.map(std::time::Duration::from_millis)
     }
@@ -83,6 +97,8 @@ impl SourceConfig {
             Self::File(_) => "file",
             #[cfg(feature = "lightning")]
             Self::Lightning(_) => "lightning",
+            #[cfg(feature = "postgres-source")]
+            Self::Postgres(_) => "postgres",
         }
     }
 
@@ -105,6 +121,8 @@ impl SourceConfig {
             Self::File(c) => errors.extend(c.validate()),
             #[cfg(feature = "lightning")]
             Self::Lightning(c) => errors.extend(c.validate()),
+            #[cfg(feature = "postgres-source")]
+            Self::Postgres(c) => errors.extend(c.validate()),
         }
         errors
     }
@@ -116,6 +134,8 @@ impl SourceConfig {
             Self::File(c) => BuiltSource::Task(Box::new(file::FileSource::new(c.clone()))),
             #[cfg(feature = "lightning")]
             Self::Lightning(c) => BuiltSource::Task(Box::new(lightning::LightningSource::new(c.clone()))),
+            #[cfg(feature = "postgres-source")]
+            Self::Postgres(c) => BuiltSource::Task(Box::new(postgres::PostgresSource::new((**c).clone()))),
         }
     }
 }
