@@ -306,3 +306,20 @@ async fn pg_cdc_follows_alter_table_and_tells_unchanged_toast_values_from_null()
     );
     node.terminate();
 }
+
+/// `config/outbox-to-kafka.example.toml` (HashInsight's topology) is a valid config.
+#[cfg(all(feature = "kafka", feature = "postgres"))]
+#[test]
+fn pg_cdc_outbox_to_kafka_example_validates() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/outbox-to-kafka.example.toml");
+    let out = std::process::Command::new(BIN)
+        .args(["validate", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
