@@ -109,3 +109,35 @@ put("store_record", "observation", b"\x02" + b"\x22" * 32 + b"obs" + b"\0" * 5 +
 put("store_record", "pending", b"\x03" + json.dumps({"seq": 3, "attempts": 2, "due_at": "2026-11-22T05:32:28Z"}).encode())
 put("store_record", "meta", b"\x07" + b"12:345")
 put("store_record", "key", b"\x08sub\x00" + struct.pack(">Q", 77))
+
+# pg_decode: a flags byte (bit 0: a stream is open, bit 1: relation 1 is the outbox), then one pgoutput
+# message as the server lays it out.
+def pg_s(s):
+    return s.encode() + b"\0"
+def pg_tuple(values):
+    out = struct.pack(">h", len(values))
+    for v in values:
+        if v is None:
+            out += b"n"
+        elif v == "u":
+            out += b"u"
+        else:
+            v = v.encode()
+            out += b"t" + struct.pack(">i", len(v)) + v
+    return out
+row = ["k-1", "miner.portfolio_updated", "user-7", '{"v": [1, 2]}']
+put("pg_decode", "begin", b"\x00B" + struct.pack(">qqI", 0x16B3748, 817_000_000_000_000, 734))
+put("pg_decode", "commit", b"\x00C\x00" + struct.pack(">qqq", 0x16B3748, 0x16B3778, 817_000_000_000_000))
+put("pg_decode", "relation", b"\x00R" + struct.pack(">I", 1) + pg_s("public") + pg_s("t") + b"d" + struct.pack(">h", 2)
+    + b"\x01" + pg_s("a") + struct.pack(">Ii", 20, -1) + b"\x00" + pg_s("b") + struct.pack(">Ii", 3802, -1))
+put("pg_decode", "insert", b"\x00I" + struct.pack(">I", 1) + b"N" + pg_tuple(row))
+put("pg_decode", "insert_outbox", b"\x02I" + struct.pack(">I", 1) + b"N" + pg_tuple(row))
+put("pg_decode", "insert_stream", b"\x01I" + struct.pack(">II", 9, 1) + b"N" + pg_tuple(["1", None, "u", "{1,2,NULL}"]))
+put("pg_decode", "update", b"\x00U" + struct.pack(">I", 1) + b"O" + pg_tuple(["1", "x", None, "[]"]) + b"N" + pg_tuple(["1", "y", "u", "2026-12-02 06:38:10.5+00"]))
+put("pg_decode", "delete", b"\x00D" + struct.pack(">I", 1) + b"K" + pg_tuple(["1", None, None, None]))
+put("pg_decode", "truncate", b"\x00T" + struct.pack(">i", 2) + b"\x03" + struct.pack(">II", 1, 2))
+put("pg_decode", "message", b"\x00M\x01" + struct.pack(">q", 99) + pg_s("app") + struct.pack(">i", 5) + b"hello")
+put("pg_decode", "type", b"\x00Y" + struct.pack(">I", 90000) + pg_s("public") + pg_s("mood"))
+put("pg_decode", "stream_start", b"\x00S" + struct.pack(">I", 9) + b"\x01")
+put("pg_decode", "stream_commit", b"\x00c" + struct.pack(">IBqqq", 9, 0, 1 << 33, (1 << 33) + 48, 5))
+put("pg_decode", "stream_abort", b"\x00A" + struct.pack(">II", 9, 10))

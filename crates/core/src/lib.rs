@@ -8,6 +8,7 @@
 //! - [`store`]: the [`Store`] trait every backend implements, with its batch and delivery-state types.
 //! - [`delivery`]: the [`Sink`] trait and the explicit [`DeliveryStatus`] of one attempt.
 //! - [`source`]: the [`Source`] trait and its [`SourceContext`].
+//! - [`url`]: a connection URL without its password, for logs and views ([`url::redacted_url`]).
 #![deny(missing_docs)]
 
 pub mod delivery;
@@ -17,6 +18,7 @@ pub mod id;
 pub mod source;
 pub mod store;
 pub mod time;
+pub mod url;
 
 pub use delivery::{AttemptReport, Delivery, DeliveryStatus, Sink};
 pub use event::{NewEvent, Observation, Reject, StoredEvent};

@@ -5,6 +5,8 @@
 //! - [`file`](mod@file): newline-delimited JSON events followed from a checkpointed byte offset.
 //! - [`lightning`] (feature `lightning`): BOLT #7 gossip decoding, verification, ln-history ids, gossip
 //!   file formats, the channel graph in time, and the `lightning` source (`gossip_store`, ZeroMQ).
+//! - [`postgres`] (feature `postgres-source`): change capture over logical replication (`pgoutput`),
+//!   table changes and transactional outbox tables.
 //!
 //! Every source type is registered once, one line of `source_types!` in this file, which makes the
 //! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (the types with the
@@ -17,6 +19,8 @@ pub mod http;
 pub mod json_event;
 #[cfg(feature = "lightning")]
 pub mod lightning;
+#[cfg(feature = "postgres-source")]
+pub mod postgres;
 
 use serde::{Deserialize, Serialize};
 use tributary_core::Source;
@@ -68,6 +72,30 @@ source_types! {
     "file" => File(file::FileSourceConfig), cfg(all());
     /// Lightning gossip (BOLT #7) from Core Lightning: `gossip_store`, ZeroMQ collectors, imports.
     "lightning" => Lightning(lightning::LightningSourceConfig), cfg(feature = "lightning");
+    /// PostgreSQL change capture: logical replication with `pgoutput`, table changes and outbox rows.
+    /// (Boxed: the config is several times larger than the others.)
+    "postgres" => Postgres(Box<postgres::PostgresSourceConfig>), cfg(feature = "postgres-source");
+}
+
+impl<T: SourceType> SourceType for Box<T> {
+    fn type_name(&self) -> &'static str {
+        (**self).type_name()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn tenants(&self) -> &[String] {
+        (**self).tenants()
+    }
+    fn stall_after_ms(&self) -> Option<u64> {
+        (**self).stall_after_ms()
+    }
+    fn problems(&self) -> Vec<(String, String)> {
+        (**self).problems()
+    }
+    fn build(&self) -> BuiltSource {
+        (**self).build()
+    }
 }
 
 /// A built source: either a task that pulls events, or a push endpoint that the API serves.
@@ -163,6 +191,10 @@ common_source_fields!(http::HttpSourceConfig, "http", |c| BuiltSource::Push(
 ));
 common_source_fields!(file::FileSourceConfig, "file", |c| BuiltSource::Task(Box::new(
     file::FileSource::new(c.clone())
+)));
+#[cfg(feature = "postgres-source")]
+common_source_fields!(postgres::PostgresSourceConfig, "postgres", |c| BuiltSource::Task(Box::new(
+    postgres::PostgresSource::new(c.clone())
 )));
 #[cfg(feature = "lightning")]
 common_source_fields!(lightning::LightningSourceConfig, "lightning", |c| BuiltSource::Task(

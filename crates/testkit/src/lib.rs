@@ -7,12 +7,17 @@
 //! - [`wait_until`]: poll a condition with a deadline (never a bare sleep).
 //! - [`compliance`]: the checks every sink type passes on the real binary and its real server.
 //! - [`kafka`]: a tansu broker on a free port ([`Tansu`]) and a confluent-kafka reader ([`kafka_read`]).
+//! - [`postgres`]: a private PostgreSQL with `wal_level = logical` on a free port ([`PgServer`]).
 
 pub mod compliance;
 
 pub mod kafka;
 
 pub use kafka::{Tansu, kafka_read, python};
+
+pub mod postgres;
+
+pub use postgres::PgServer;
 pub use tributary_sinks::webhook::receiver::{Received, Receiver, Reply};
 
 use std::io::{BufRead, BufReader};

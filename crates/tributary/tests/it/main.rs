@@ -26,6 +26,10 @@ mod operations;
 mod operator;
 mod operator_cli;
 mod ordering;
+#[cfg(feature = "postgres-source")]
+mod pg_cdc;
+#[cfg(feature = "postgres-source")]
+mod pg_cdc_crash;
 mod shutdown;
 #[cfg(feature = "kafka")]
 mod sink_kafka;

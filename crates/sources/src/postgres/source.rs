@@ -1,0 +1,322 @@
+//! The running `postgres` source: one replication session at a time, reconnecting with backoff.
+//!
+//! Durability: the events of a transaction are appended with the checkpoint (partition = the slot name,
+//! position = the transaction's commit LSN) in one atomic write, and only after the store answered is the
+//! commit's end LSN reported to the server as flushed. A crash at any moment therefore leaves the server
+//! resending from a transaction whose events are either all stored (and deduplicated by their ids) or not
+//! at all. Consecutive transactions that are already waiting are appended together (each whole); a
+//! transaction of more than `max_batch_events` changes is appended in pieces, the checkpoint moving only
+//! with its last piece.
+
+use super::PostgresSourceConfig;
+use super::changes::Changes;
+use super::connect::Target;
+use super::pgoutput::{self, Lsn};
+use super::setup::{self, SlotState};
+use async_trait::async_trait;
+use pgwire_replication::{ReplicationClient, ReplicationEvent};
+use std::time::Duration;
+use tributary_core::store::{AppendBatch, Checkpoint};
+use tributary_core::{NewEvent, Reject, Source, SourceContext, SourceError, Timestamp};
+
+/// A running `postgres` source.
+pub struct PostgresSource {
+    config: PostgresSourceConfig,
+}
+
+impl PostgresSource {
+    /// A source from its config.
+    pub fn new(config: PostgresSourceConfig) -> Self {
+        Self { config }
+    }
+}
+
+/// How a session ended.
+enum End {
+    /// Shutdown was requested.
+    Shutdown,
+    /// Worth reconnecting; `streamed`: the session got as far as streaming (reset the backoff).
+    Retry { message: String, streamed: bool },
+    /// An operator must act.
+    Fatal(String),
+    /// The store refused a write.
+    Store(tributary_core::StoreError),
+}
+
+/// What a session has read and not yet appended.
+#[derive(Default)]
+struct Pending {
+    events: Vec<NewEvent>,
+    rejects: Vec<Reject>,
+    /// The last complete transaction read: (commit LSN, end LSN).
+    committed: Option<(Lsn, Lsn)>,
+    /// Where the open transaction's events and rejects start.
+    open_events: usize,
+    open_rejects: usize,
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), SourceError> {
+        let io = |message: String| SourceError::Io {
+            source_name: cx.name.clone(),
+            message,
+        };
+        let target = Target::resolve(&self.config).map_err(io)?;
+        let mut checkpoint = cx
+            .store
+            .checkpoints(&cx.name)
+            .await
+            .map_err(|error| SourceError::Store {
+                source_name: cx.name.clone(),
+                error,
+            })?
+            .into_iter()
+            .find(|c| c.partition == self.config.slot)
+            .and_then(|c| Lsn::parse(&c.position));
+        tracing::info!(source = %cx.name, url = %super::redacted(&self.config.url), slot = %self.config.slot, checkpoint = ?checkpoint.map(|l| l.to_string()), "postgres source starting");
+        let max_backoff = Duration::from_millis(self.config.reconnect_max_ms);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if cx.is_shutting_down() {
+                return Ok(());
+            }
+            match self.session(&cx, &target, &mut checkpoint).await {
+                End::Shutdown => return Ok(()),
+                End::Fatal(message) => return Err(io(message)),
+                End::Store(error) => {
+                    return Err(SourceError::Store {
+                        source_name: cx.name.clone(),
+                        error,
+                    });
+                }
+                End::Retry { message, streamed } => {
+                    if streamed {
+                        backoff = Duration::from_millis(100);
+                    }
+                    tracing::warn!(source = %cx.name, error = %message, retry_in_ms = backoff.as_millis() as u64, "postgres source lost its session; reconnecting");
+                    tokio::select! {
+                        _ = cx.shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(max_backoff);
+                }
+            }
+        }
+    }
+}
+
+impl PostgresSource {
+    /// One session: set up, stream, append, until an error or shutdown.
+    async fn session(&self, cx: &SourceContext, target: &Target, checkpoint: &mut Option<Lsn>) -> End {
+        let config = &self.config;
+        let retry = |message: String| End::Retry {
+            message,
+            streamed: false,
+        };
+        let client = match target.connect().await {
+            Ok(c) => c,
+            Err(e) => return retry(format!("cannot connect to {}: {e}", super::redacted(&config.url))),
+        };
+        let state = match setup::prepare(&client, config, checkpoint.is_some()).await {
+            Ok(s) => s,
+            Err(e) if e.retry => return retry(e.message),
+            Err(e) => return End::Fatal(e.message),
+        };
+        if let SlotState::Exists(flushed) = &state {
+            tracing::debug!(source = %cx.name, slot = %config.slot, confirmed_flush = ?flushed.map(|l| l.to_string()), "postgres source resumes its slot");
+        }
+        if let SlotState::Created(lsn) = state {
+            let mut batch = self.batch(cx);
+            if let Some(old) = *checkpoint {
+                let reason = format!(
+                    "replication slot {:?} was missing and was created again at {lsn} (recreate_slot = true): changes committed after {old} and before {lsn} may not have been captured",
+                    config.slot
+                );
+                tracing::error!(source = %cx.name, slot = %config.slot, from = %old, to = %lsn, "replication slot recreated: possible gap in the captured changes");
+                batch.rejects.push(Reject {
+                    position: format!("slot {}", config.slot),
+                    reason,
+                    excerpt: String::new(),
+                    at: Timestamp::now(),
+                });
+            }
+            // The checkpoint records that this slot was captured from, so a slot that later disappears is
+            // noticed.
+            batch.checkpoint = Some(Checkpoint {
+                partition: config.slot.clone(),
+                position: lsn.to_string(),
+            });
+            if let Err(e) = cx.store.append(batch).await {
+                return End::Store(e);
+            }
+            *checkpoint = Some(lsn);
+        }
+        let start = pgwire_replication::Lsn(checkpoint.map_or(0, |l| l.0));
+        let mut repl = match ReplicationClient::connect(target.replication(config, start)).await {
+            Ok(r) => r,
+            Err(e) => return retry(format!("cannot start replication: {e}")),
+        };
+        let end = self.stream(cx, &client, &mut repl, checkpoint).await;
+        repl.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(5), repl.shutdown()).await;
+        end
+    }
+
+    fn batch(&self, cx: &SourceContext) -> AppendBatch {
+        AppendBatch {
+            source: cx.name.clone(),
+            observer: cx.name.clone(),
+            seen_at: Timestamp::now(),
+            ..AppendBatch::default()
+        }
+    }
+
+    /// Appends what is pending; then reports the last complete transaction's end as flushed.
+    async fn flush(
+        &self,
+        cx: &SourceContext,
+        repl: &ReplicationClient,
+        pending: &mut Pending,
+        checkpoint: &mut Option<Lsn>,
+    ) -> Result<(), End> {
+        let committed = pending.committed.take();
+        if !pending.events.is_empty() || !pending.rejects.is_empty() {
+            let mut batch = self.batch(cx);
+            batch.events = std::mem::take(&mut pending.events);
+            batch.rejects = std::mem::take(&mut pending.rejects);
+            (pending.open_events, pending.open_rejects) = (0, 0);
+            batch.checkpoint = committed.map(|(commit, _)| Checkpoint {
+                partition: self.config.slot.clone(),
+                position: commit.to_string(),
+            });
+            cx.store.append(batch).await.map_err(End::Store)?;
+        }
+        if let Some((commit, end)) = committed {
+            if pending_checkpoint_moves(checkpoint, commit) {
+                *checkpoint = Some(commit);
+            }
+            repl.update_applied_lsn(pgwire_replication::Lsn(end.0));
+        }
+        Ok(())
+    }
+
+    async fn stream(
+        &self,
+        cx: &SourceContext,
+        client: &tokio_postgres::Client,
+        repl: &mut ReplicationClient,
+        checkpoint: &mut Option<Lsn>,
+    ) -> End {
+        let config = &self.config;
+        let mut changes = Changes::new(config.outbox.as_ref(), config.max_event_bytes);
+        let mut pending = Pending::default();
+        let mut streamed = false;
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = cx.shutdown.cancelled() => {
+                    // Complete transactions already read are kept; an open one is read again next time.
+                    if changes.in_transaction() {
+                        pending.events.truncate(pending.open_events);
+                        pending.rejects.truncate(pending.open_rejects);
+                    }
+                    return match self.flush(cx, repl, &mut pending, checkpoint).await {
+                        Ok(()) => End::Shutdown,
+                        Err(e) => e,
+                    };
+                }
+                r = repl.recv() => r,
+                _ = std::future::ready(()), if pending.committed.is_some() && !changes.in_transaction() => {
+                    // Nothing more is waiting: append the complete transactions read so far.
+                    if let Err(e) = self.flush(cx, repl, &mut pending, checkpoint).await {
+                        return e;
+                    }
+                    continue;
+                }
+            };
+            let event = match received {
+                Ok(Some(ev)) => ev,
+                Ok(None) => {
+                    return End::Retry {
+                        message: "the server ended the replication stream".into(),
+                        streamed,
+                    };
+                }
+                Err(e) => {
+                    return End::Retry {
+                        message: format!("replication stream: {e}"),
+                        streamed,
+                    };
+                }
+            };
+            streamed = true;
+            match event {
+                ReplicationEvent::Begin {
+                    final_lsn,
+                    xid,
+                    commit_time_micros,
+                } => {
+                    changes.begin(Lsn(final_lsn.0), xid, commit_time_micros);
+                    pending.open_events = pending.events.len();
+                    pending.open_rejects = pending.rejects.len();
+                }
+                ReplicationEvent::XLogData { data, .. } => {
+                    let message = match pgoutput::decode(&data, false) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            return End::Fatal(format!(
+                                "cannot decode a message of the replication stream ({e}); this is a bug or an unsupported server: report it with the server version"
+                            ));
+                        }
+                    };
+                    if let Err(e) = changes.apply(&message, &mut pending.events, &mut pending.rejects) {
+                        return End::Fatal(format!("replication stream out of order: {e}"));
+                    }
+                    if let pgoutput::Message::Relation { relation, .. } = &message
+                        && changes.needs_primary_key(relation.oid)
+                    {
+                        match setup::primary_key(client, relation.oid).await {
+                            Ok(columns) => changes.set_primary_key(relation.oid, &columns),
+                            Err(e) => {
+                                return End::Retry {
+                                    message: format!(
+                                        "looking up the primary key of {}.{}: {e}",
+                                        relation.namespace, relation.name
+                                    ),
+                                    streamed,
+                                };
+                            }
+                        }
+                    }
+                    if pending.events.len() + pending.rejects.len() >= config.max_batch_events
+                        && let Err(e) = self.flush(cx, repl, &mut pending, checkpoint).await
+                    {
+                        return e;
+                    }
+                }
+                ReplicationEvent::Commit { lsn, end_lsn, .. } => {
+                    changes.commit();
+                    pending.committed = Some((Lsn(lsn.0), Lsn(end_lsn.0)));
+                    if pending.events.len() + pending.rejects.len() >= config.max_batch_events
+                        && let Err(e) = self.flush(cx, repl, &mut pending, checkpoint).await
+                    {
+                        return e;
+                    }
+                }
+                ReplicationEvent::KeepAlive { wal_end, .. } => {
+                    // Everything before this point was read and appended: an idle slot need not keep WAL.
+                    if !changes.in_transaction() && pending.committed.is_none() && pending.events.is_empty() {
+                        repl.update_applied_lsn(wal_end);
+                    }
+                }
+                ReplicationEvent::Message { .. } => {}
+                ReplicationEvent::StoppedAt { .. } => return End::Shutdown,
+            }
+        }
+    }
+}
+
+fn pending_checkpoint_moves(checkpoint: &Option<Lsn>, commit: Lsn) -> bool {
+    checkpoint.is_none_or(|c| commit > c)
+}
