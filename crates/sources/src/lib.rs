@@ -193,9 +193,9 @@ common_source_fields!(file::FileSourceConfig, "file", |c| BuiltSource::Task(Box:
     file::FileSource::new(c.clone())
 )));
 #[cfg(feature = "postgres-source")]
-common_source_fields!(postgres::PostgresSourceConfig, "postgres", |c| BuiltSource::Task(Box::new(
-    postgres::PostgresSource::new(c.clone())
-)));
+common_source_fields!(postgres::PostgresSourceConfig, "postgres", |c| BuiltSource::Task(
+    Box::new(postgres::PostgresSource::new(c.clone()))
+));
 #[cfg(feature = "lightning")]
 common_source_fields!(lightning::LightningSourceConfig, "lightning", |c| BuiltSource::Task(
     Box::new(lightning::LightningSource::new(c.clone()))
