@@ -113,14 +113,21 @@ async fn replay_and_dead_letter_operations() {
             .collect();
         assert_eq!(ids.len(), 1, "a replay keeps the webhook-id");
     }
-    let (_, deliveries) = call(
-        &node,
-        "GET",
-        "/v1/subscriptions/from-config/deliveries",
-        ADMIN_KEY,
-        None,
-    )
-    .await;
+    // The receiver answers before the worker commits the attempt: wait for the record.
+    let listed = || async {
+        call(
+            &node,
+            "GET",
+            "/v1/subscriptions/from-config/deliveries",
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .1
+    };
+    let recorded = |v: &Value| v["deliveries"][1]["attempts"].as_array().map(Vec::len) == Some(2);
+    assert!(wait_until(T, || async { recorded(&listed().await) }).await);
+    let deliveries = listed().await;
     let d = deliveries["deliveries"].as_array().unwrap();
     assert_eq!(d.len(), 5);
     assert_eq!(
