@@ -17,6 +17,8 @@ pub struct PgServer {
     /// The loopback port.
     pub port: u16,
     running: bool,
+    /// More `-c name=value` settings.
+    extra: String,
 }
 
 /// The newest server under /usr/lib/postgresql (Debian's layout), or `TRIBUTARY_PG_BIN`.
@@ -63,6 +65,11 @@ impl PgServer {
     /// Creates and starts a server on a free port of 127.0.0.1; waits (at most 60 s) until it accepts
     /// connections. Panics with the reason (and how to install PostgreSQL) when it cannot.
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Like [`start`](Self::start) with more server settings (`-c logical_decoding_work_mem=64kB`).
+    pub fn start_with(extra: &str) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("tributary-pg")
@@ -107,6 +114,7 @@ impl PgServer {
             bin,
             port,
             running: false,
+            extra: extra.to_owned(),
         };
         server.resume();
         server
@@ -123,9 +131,10 @@ impl PgServer {
         let data = self.dir.path().join("data");
         let log = self.dir.path().join("server.log");
         let options = format!(
-            "-p {} -k {} -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 -c listen_addresses=127.0.0.1 -c fsync=off -c logical_decoding_work_mem=64MB",
+            "-p {} -k {} -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 -c listen_addresses=127.0.0.1 -c fsync=off {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.extra
         );
         let out = run(
             &self.bin,

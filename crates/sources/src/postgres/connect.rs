@@ -108,26 +108,25 @@ impl Target {
     }
 
     /// The replication session's settings, starting after `start`.
-    pub fn replication(
+    pub fn session(
         &self,
         config: &PostgresSourceConfig,
-        start: pgwire_replication::Lsn,
-    ) -> pgwire_replication::ReplicationConfig {
-        pgwire_replication::ReplicationConfig::new(
-            self.host.clone(),
-            self.user.clone(),
-            self.password.clone(),
-            self.database.clone(),
-            config.slot.clone(),
-            config.publication.clone(),
-        )
-        .with_port(self.port)
-        .with_tls(pgwire_replication::TlsConfig::disabled())
-        .with_start_lsn(start)
-        .with_status_interval(Duration::from_millis(config.status_interval_ms))
-        .with_wakeup_interval(Duration::from_millis(config.status_interval_ms))
-        .with_buffer_size(1024)
-        .with_options(SESSION_OPTIONS)
-        .with_application_name(format!("tributary-{}", config.name))
+        start: super::pgoutput::Lsn,
+        streaming: bool,
+    ) -> super::client::SessionConfig {
+        super::client::SessionConfig {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            database: self.database.clone(),
+            application_name: format!("tributary-{}", config.name),
+            options: SESSION_OPTIONS.into(),
+            slot: config.slot.clone(),
+            publication: config.publication.clone(),
+            streaming,
+            start,
+            status_interval: Duration::from_millis(config.status_interval_ms),
+        }
     }
 }

@@ -5,14 +5,18 @@
 //! - [`value`]: column text to JSON by type.
 //! - [`changes`]: decoded messages into events and rejects (the id, kind, key and data rules).
 //! - [`config`]: `[[sources]] type = "postgres"` and `[sources.outbox]`.
+//! - `client`: the replication session (protocol 2 with streaming where the server has it).
+//! - `spool`: streamed transactions in progress, on disk until they commit.
 //! - `connect`, `setup`, `source`: the sessions, the publication and the slot, and the capture loop.
 
 pub mod changes;
+mod client;
 pub mod config;
 mod connect;
 pub mod pgoutput;
 mod setup;
 mod source;
+mod spool;
 #[cfg(test)]
 mod tests;
 pub mod value;

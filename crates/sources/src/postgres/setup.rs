@@ -159,3 +159,14 @@ pub async fn primary_key(client: &tokio_postgres::Client, oid: u32) -> Result<Ve
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+/// `server_version_num` (150004 for 15.4).
+pub async fn server_version(client: &tokio_postgres::Client) -> Result<i32, SetupError> {
+    let v: String = client
+        .query_one("SHOW server_version_num", &[])
+        .await
+        .map_err(|e| db("reading server_version_num", e))?
+        .get(0);
+    v.parse()
+        .map_err(|_| fatal(format!("the server answered server_version_num {v:?}")))
+}

@@ -10,11 +10,14 @@
 
 use super::PostgresSourceConfig;
 use super::changes::Changes;
+use super::client::{Frame, Session};
 use super::connect::Target;
+use super::pgoutput::Message;
 use super::pgoutput::{self, Lsn};
 use super::setup::{self, SlotState};
+use super::spool::Spool;
 use async_trait::async_trait;
-use pgwire_replication::{ReplicationClient, ReplicationEvent};
+use std::collections::HashMap;
 use std::time::Duration;
 use tributary_core::store::{AppendBatch, Checkpoint};
 use tributary_core::{NewEvent, Reject, Source, SourceContext, SourceError, Timestamp};
@@ -152,15 +155,17 @@ impl PostgresSource {
             }
             *checkpoint = Some(lsn);
         }
-        let start = pgwire_replication::Lsn(checkpoint.map_or(0, |l| l.0));
-        let mut repl = match ReplicationClient::connect(target.replication(config, start)).await {
+        let streaming = match setup::server_version(&client).await {
+            Ok(v) => v >= 140_000,
+            Err(e) => return retry(e.message),
+        };
+        let start = checkpoint.unwrap_or_default();
+        let mut repl = match Session::start(target.session(config, start, streaming)).await {
             Ok(r) => r,
             Err(e) => return retry(format!("cannot start replication: {e}")),
         };
-        let end = self.stream(cx, &client, &mut repl, checkpoint).await;
-        repl.stop();
-        let _ = tokio::time::timeout(Duration::from_secs(5), repl.shutdown()).await;
-        end
+        tracing::info!(source = %cx.name, slot = %config.slot, %start, protocol = if streaming { 2 } else { 1 }, "postgres source streaming");
+        self.stream(cx, &client, &mut repl, checkpoint).await
     }
 
     fn batch(&self, cx: &SourceContext) -> AppendBatch {
@@ -176,7 +181,7 @@ impl PostgresSource {
     async fn flush(
         &self,
         cx: &SourceContext,
-        repl: &ReplicationClient,
+        repl: &Session,
         pending: &mut Pending,
         checkpoint: &mut Option<Lsn>,
     ) -> Result<(), End> {
@@ -196,7 +201,7 @@ impl PostgresSource {
             if pending_checkpoint_moves(checkpoint, commit) {
                 *checkpoint = Some(commit);
             }
-            repl.update_applied_lsn(pgwire_replication::Lsn(end.0));
+            repl.confirm(end);
         }
         Ok(())
     }
@@ -205,13 +210,16 @@ impl PostgresSource {
         &self,
         cx: &SourceContext,
         client: &tokio_postgres::Client,
-        repl: &mut ReplicationClient,
+        repl: &mut Session,
         checkpoint: &mut Option<Lsn>,
     ) -> End {
         let config = &self.config;
         let mut changes = Changes::new(config.outbox.as_ref(), config.max_event_bytes);
         let mut pending = Pending::default();
         let mut streamed = false;
+        // Protocol 2: the transaction whose stream segment is open, and the spools of those in progress.
+        let mut in_stream: Option<u32> = None;
+        let mut spools: HashMap<u32, Spool> = HashMap::new();
         loop {
             let received = tokio::select! {
                 biased;
@@ -226,7 +234,7 @@ impl PostgresSource {
                         Err(e) => e,
                     };
                 }
-                r = repl.recv() => r,
+                r = repl.next() => r,
                 _ = std::future::ready(()), if pending.committed.is_some() && !changes.in_transaction() => {
                     // Nothing more is waiting: append the complete transactions read so far.
                     if let Err(e) = self.flush(cx, repl, &mut pending, checkpoint).await {
@@ -235,85 +243,222 @@ impl PostgresSource {
                     continue;
                 }
             };
-            let event = match received {
-                Ok(Some(ev)) => ev,
-                Ok(None) => {
+            let frame = match received {
+                Some(Ok(f)) => f,
+                None => {
                     return End::Retry {
-                        message: "the server ended the replication stream".into(),
+                        message: "the replication session ended".into(),
                         streamed,
                     };
                 }
-                Err(e) => {
-                    return End::Retry {
-                        message: format!("replication stream: {e}"),
-                        streamed,
-                    };
-                }
+                Some(Err(message)) => return End::Retry { message, streamed },
             };
             streamed = true;
-            match event {
-                ReplicationEvent::Begin {
+            let data = match frame {
+                Frame::Data(d) => d,
+                Frame::KeepAlive(wal_end) => {
+                    // Everything before this point was read and appended: an idle slot need not keep WAL.
+                    if !changes.in_transaction() && pending.committed.is_none() && pending.events.is_empty() {
+                        repl.confirm(wal_end);
+                    }
+                    continue;
+                }
+            };
+            let message = match pgoutput::decode(&data, in_stream.is_some()) {
+                Ok(m) => m,
+                Err(e) => {
+                    return End::Fatal(format!(
+                        "cannot decode a message of the replication stream ({e}); this is a bug or an unsupported server: report it with the server version"
+                    ));
+                }
+            };
+            let step = match message {
+                Message::Begin {
                     final_lsn,
                     xid,
-                    commit_time_micros,
+                    commit_time,
                 } => {
-                    changes.begin(Lsn(final_lsn.0), xid, commit_time_micros);
+                    changes.begin(final_lsn, xid, commit_time);
                     pending.open_events = pending.events.len();
                     pending.open_rejects = pending.rejects.len();
+                    Ok(())
                 }
-                ReplicationEvent::XLogData { data, .. } => {
-                    let message = match pgoutput::decode(&data, false) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            return End::Fatal(format!(
-                                "cannot decode a message of the replication stream ({e}); this is a bug or an unsupported server: report it with the server version"
-                            ));
-                        }
-                    };
-                    if let Err(e) = changes.apply(&message, &mut pending.events, &mut pending.rejects) {
-                        return End::Fatal(format!("replication stream out of order: {e}"));
-                    }
-                    if let pgoutput::Message::Relation { relation, .. } = &message
-                        && changes.needs_primary_key(relation.oid)
-                    {
-                        match setup::primary_key(client, relation.oid).await {
-                            Ok(columns) => changes.set_primary_key(relation.oid, &columns),
+                Message::Commit {
+                    commit_lsn, end_lsn, ..
+                } => {
+                    changes.commit();
+                    pending.committed = Some((commit_lsn, end_lsn));
+                    self.flush_if_full(cx, repl, &mut pending, checkpoint).await
+                }
+                Message::StreamStart { xid, .. } => {
+                    in_stream = Some(xid);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = spools.entry(xid) {
+                        match Spool::new() {
+                            Ok(sp) => {
+                                slot.insert(sp);
+                            }
                             Err(e) => {
-                                return End::Retry {
-                                    message: format!(
-                                        "looking up the primary key of {}.{}: {e}",
-                                        relation.namespace, relation.name
-                                    ),
-                                    streamed,
-                                };
+                                return End::Fatal(format!(
+                                    "cannot create a temporary file for a streamed transaction: {e}; check TMPDIR"
+                                ));
                             }
                         }
                     }
-                    if pending.events.len() + pending.rejects.len() >= config.max_batch_events
-                        && let Err(e) = self.flush(cx, repl, &mut pending, checkpoint).await
-                    {
-                        return e;
+                    Ok(())
+                }
+                Message::StreamStop => {
+                    in_stream = None;
+                    Ok(())
+                }
+                Message::StreamAbort { xid, subxid, .. } => {
+                    if xid == subxid {
+                        spools.remove(&xid);
+                    } else if let Some(sp) = spools.get_mut(&xid) {
+                        sp.aborted.insert(subxid);
+                    }
+                    Ok(())
+                }
+                Message::StreamCommit {
+                    xid,
+                    commit_lsn,
+                    end_lsn,
+                    commit_time,
+                    ..
+                } => match spools.remove(&xid) {
+                    None => {
+                        return End::Fatal(format!(
+                            "the server committed streamed transaction {xid}, which it never streamed"
+                        ));
+                    }
+                    Some(sp) => {
+                        self.replay(
+                            cx,
+                            client,
+                            repl,
+                            &mut changes,
+                            &mut pending,
+                            checkpoint,
+                            sp,
+                            (xid, commit_lsn, end_lsn, commit_time),
+                        )
+                        .await
+                    }
+                },
+                Message::Type { .. } | Message::Message { .. } | Message::Origin { .. } => Ok(()),
+                other => {
+                    if let Some(xid) = in_stream {
+                        let Some(sp) = spools.get_mut(&xid) else {
+                            return End::Fatal(format!(
+                                "a change of streamed transaction {xid} arrived outside its stream"
+                            ));
+                        };
+                        if let Err(e) = sp.push(&data).await {
+                            return End::Fatal(format!(
+                                "cannot write a streamed transaction to a temporary file: {e}; check TMPDIR's free space"
+                            ));
+                        }
+                        Ok(())
+                    } else {
+                        match changes.apply(&other, &mut pending.events, &mut pending.rejects) {
+                            Err(e) => return End::Fatal(format!("replication stream out of order: {e}")),
+                            Ok(()) => match self.after_apply(client, &mut changes, &other, streamed).await {
+                                Err(e) => Err(e),
+                                Ok(()) => self.flush_if_full(cx, repl, &mut pending, checkpoint).await,
+                            },
+                        }
                     }
                 }
-                ReplicationEvent::Commit { lsn, end_lsn, .. } => {
-                    changes.commit();
-                    pending.committed = Some((Lsn(lsn.0), Lsn(end_lsn.0)));
-                    if pending.events.len() + pending.rejects.len() >= config.max_batch_events
-                        && let Err(e) = self.flush(cx, repl, &mut pending, checkpoint).await
-                    {
-                        return e;
-                    }
-                }
-                ReplicationEvent::KeepAlive { wal_end, .. } => {
-                    // Everything before this point was read and appended: an idle slot need not keep WAL.
-                    if !changes.in_transaction() && pending.committed.is_none() && pending.events.is_empty() {
-                        repl.update_applied_lsn(wal_end);
-                    }
-                }
-                ReplicationEvent::Message { .. } => {}
-                ReplicationEvent::StoppedAt { .. } => return End::Shutdown,
+            };
+            if let Err(e) = step {
+                return e;
             }
         }
+    }
+
+    /// A Relation under `REPLICA IDENTITY FULL`: its primary key from the catalog.
+    async fn after_apply(
+        &self,
+        client: &tokio_postgres::Client,
+        changes: &mut Changes,
+        message: &Message<'_>,
+        streamed: bool,
+    ) -> Result<(), End> {
+        if let Message::Relation { relation, .. } = message
+            && changes.needs_primary_key(relation.oid)
+        {
+            let columns = setup::primary_key(client, relation.oid).await.map_err(|e| End::Retry {
+                message: format!(
+                    "looking up the primary key of {}.{}: {e}",
+                    relation.namespace, relation.name
+                ),
+                streamed,
+            })?;
+            changes.set_primary_key(relation.oid, &columns);
+        }
+        Ok(())
+    }
+
+    async fn flush_if_full(
+        &self,
+        cx: &SourceContext,
+        repl: &Session,
+        pending: &mut Pending,
+        checkpoint: &mut Option<Lsn>,
+    ) -> Result<(), End> {
+        if pending.events.len() + pending.rejects.len() >= self.config.max_batch_events {
+            self.flush(cx, repl, pending, checkpoint).await?;
+        }
+        Ok(())
+    }
+
+    /// A streamed transaction committed: its spooled messages become events, appended in pieces.
+    #[allow(clippy::too_many_arguments)]
+    async fn replay(
+        &self,
+        cx: &SourceContext,
+        client: &tokio_postgres::Client,
+        repl: &Session,
+        changes: &mut Changes,
+        pending: &mut Pending,
+        checkpoint: &mut Option<Lsn>,
+        spool: Spool,
+        (xid, commit_lsn, end_lsn, commit_time): (u32, Lsn, Lsn, i64),
+    ) -> Result<(), End> {
+        let aborted = spool.aborted.clone();
+        let mut reader = spool
+            .reader()
+            .await
+            .map_err(|e| End::Fatal(format!("cannot read back streamed transaction {xid}: {e}")))?;
+        changes.begin(commit_lsn, xid, commit_time);
+        pending.open_events = pending.events.len();
+        pending.open_rejects = pending.rejects.len();
+        loop {
+            let bytes = match reader.next().await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => return Err(End::Fatal(format!("cannot read back streamed transaction {xid}: {e}"))),
+            };
+            let m =
+                pgoutput::decode(bytes, true).map_err(|e| End::Fatal(format!("streamed transaction {xid}: {e}")))?;
+            let sub = match &m {
+                Message::Insert { xid, .. }
+                | Message::Update { xid, .. }
+                | Message::Delete { xid, .. }
+                | Message::Truncate { xid, .. } => *xid,
+                _ => None,
+            };
+            if sub.is_some_and(|s| aborted.contains(&s)) {
+                continue;
+            }
+            changes
+                .apply(&m, &mut pending.events, &mut pending.rejects)
+                .map_err(|e| End::Fatal(format!("streamed transaction {xid} out of order: {e}")))?;
+            self.after_apply(client, changes, &m, true).await?;
+            self.flush_if_full(cx, repl, pending, checkpoint).await?;
+        }
+        changes.commit();
+        pending.committed = Some((commit_lsn, end_lsn));
+        self.flush_if_full(cx, repl, pending, checkpoint).await
     }
 }
 

@@ -248,8 +248,9 @@ async fn pg_cdc_missing_slot_stops_the_source_unless_recreate_slot_and_then_repo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pg_cdc_a_large_transaction_is_appended_in_pieces_within_bounded_memory() {
-    let pg = PgServer::start();
+async fn pg_cdc_a_large_transaction_is_streamed_and_appended_in_pieces_within_bounded_memory() {
+    // A small logical_decoding_work_mem makes the server stream the transaction while it runs (protocol 2).
+    let pg = PgServer::start_with("-c logical_decoding_work_mem=64kB");
     let db = connect(&pg).await;
     db.batch_execute("CREATE TABLE bulk (id bigint PRIMARY KEY, v text);")
         .await
@@ -257,16 +258,59 @@ async fn pg_cdc_a_large_transaction_is_appended_in_pieces_within_bounded_memory(
     let mut node = TestNode::start(BIN, &source(&pg, &["bulk"], "max_batch_events = 5000"));
     assert!(wait_until(T, || slot_active(&db)).await);
     const ROWS: u64 = 200_000;
+    // A streamed transaction that aborts adds nothing; in the one that commits, a subtransaction rolled
+    // back adds nothing either.
+    db.batch_execute("BEGIN; INSERT INTO bulk SELECT g, 'gone' FROM generate_series(1, 20000) g; ROLLBACK;")
+        .await
+        .unwrap();
     db.batch_execute(&format!(
-        "INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g"
+        "BEGIN;
+         INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, {half}) g;
+         SAVEPOINT s;
+         INSERT INTO bulk SELECT g, 'rolled back' FROM generate_series({ROWS} + 1, {ROWS} + 20000) g;
+         ROLLBACK TO SAVEPOINT s;
+         INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series({half} + 1, {ROWS}) g;
+         COMMIT;
+         INSERT INTO bulk VALUES (0, 'after');",
+        half = ROWS / 2
     ))
     .await
     .unwrap();
     let done = wait_until(std::time::Duration::from_secs(600), || async {
-        count_stored(&node).await >= ROWS
+        count_stored(&node).await > ROWS
     })
     .await;
-    assert!(done, "the transaction's {ROWS} rows were not all stored");
+    assert!(
+        done,
+        "the transaction's {ROWS} rows were not all stored: {}",
+        count_stored(&node).await
+    );
+    let streamed: i64 = db
+        .query_one(
+            "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 'tributary_app'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(streamed >= 1, "the server streamed no transaction");
+    let evs = events(&node).await;
+    assert_eq!(evs.len() as u64, ROWS + 1, "aborted rows were captured");
+    assert!(
+        evs.iter()
+            .all(|e| e["data"]["new"]["v"] != "rolled back" && e["data"]["new"]["v"] != "gone")
+    );
+    let last = evs.last().unwrap();
+    assert_eq!(last["data"]["new"]["v"], "after");
+    // One commit LSN for the whole streamed transaction, ordinals 1..=ROWS in row order.
+    let lsn = evs[0]["data"]["commit_lsn"].clone();
+    assert!(evs[..ROWS as usize].iter().all(|e| e["data"]["commit_lsn"] == lsn));
+    assert_eq!(evs[0]["position"], format!("{}/1", lsn.as_str().unwrap()));
+    assert_eq!(evs[ROWS as usize - 1]["data"]["new"]["id"], ROWS);
+    assert_eq!(
+        evs[ROWS as usize - 1]["position"],
+        format!("{}/{ROWS}", lsn.as_str().unwrap())
+    );
     let peak = node.memory("VmHWM").unwrap();
     assert!(peak < 300 << 20, "peak RSS {} MB", peak >> 20);
     node.terminate();
