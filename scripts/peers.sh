@@ -3,6 +3,7 @@
 # they are not. Each peer is checked, then started, then installed (Debian packages, when run as root).
 #
 # Usage: ./scripts/peers.sh      (./scripts/test.sh runs it)
+#        ./scripts/peers.sh evm  only the EVM nodes (the evm tests run this when a node is missing)
 #
 # Peers: Redis (127.0.0.1:6379, or TRIBUTARY_REDIS_URL) for the redis sink tests; PostgreSQL (127.0.0.1:5432,
 # user postgres with trust auth on loopback, or TRIBUTARY_POSTGRES_URL) for the postgres sink tests; NATS with
@@ -11,6 +12,31 @@
 set -euo pipefail
 
 say() { printf '  %s\n' "$*"; }
+
+# EVM nodes for the evm source tests: anvil (Foundry), hardhat and ganache, and solc-js, from npm into a cache
+# directory later runs reuse (TRIBUTARY_NPM_DIR, default ~/.cache/tributary/npm). The tests start them
+# themselves on free loopback ports.
+evm_peers() {
+  local dir="${TRIBUTARY_NPM_DIR:-$HOME/.cache/tributary/npm}"
+  local anvil="$dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+  if [[ -x "$anvil" && -x "$dir/node_modules/.bin/hardhat" && -x "$dir/node_modules/.bin/ganache" ]]; then
+    say "evm: anvil, hardhat and ganache in $dir"
+    return
+  fi
+  command -v npm >/dev/null || { echo "npm not found: install Node.js (apt-get install nodejs npm)" >&2; return 1; }
+  say "evm: installing anvil, hardhat, ganache and solc into $dir (npm)"
+  mkdir -p "$dir"
+  [[ -f "$dir/package.json" ]] || printf '{"name":"tributary-test-peers","private":true}\n' >"$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund --loglevel=error \
+    @foundry-rs/anvil@1.7.1 hardhat@2.29.1 ganache@7.9.2 solc@0.8.37 >/dev/null)
+  [[ -x "$anvil" ]] || { echo "evm: $anvil missing after npm install" >&2; return 1; }
+}
+
+if [[ "${1:-}" == "evm" ]]; then
+  evm_peers
+  exit 0
+fi
+evm_peers
 
 apt_install() {
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then

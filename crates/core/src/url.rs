@@ -1,5 +1,5 @@
-//! Showing a connection URL without its secret, for views, logs, errors and `describe` (the sinks'
-//! destinations, the `postgres` source's server).
+//! Showing a URL without its secret, for views, logs, errors and `describe`: the sinks' destinations,
+//! the `postgres` source's server and the EVM source's providers use the same rule.
 
 /// What a lone userinfo (`scheme://name@host`, no `:`) is in a scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,6 +7,8 @@
 //!   file formats, the channel graph in time, and the `lightning` source (`gossip_store`, ZeroMQ).
 //! - [`postgres`] (feature `postgres-source`): change capture over logical replication (`pgoutput`),
 //!   table changes and transactional outbox tables.
+//! - [`evm`] (feature `evm`): contract logs of an EVM chain from JSON-RPC providers, reorganisations as
+//!   retractions.
 //!
 //! Every source type is registered once, one line of `source_types!` in this file, which makes the
 //! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (the types with the
@@ -14,6 +16,8 @@
 //! (the Lightning graph) adds a field to [`Services`], started by [`Services::start`] and served by
 //! [`Services::routes`]; the engine and the API only hold and mount them.
 
+#[cfg(feature = "evm")]
+pub mod evm;
 pub mod file;
 pub mod http;
 pub mod json_event;
@@ -75,6 +79,8 @@ source_types! {
     /// PostgreSQL change capture: logical replication with `pgoutput`, table changes and outbox rows.
     /// (Boxed: the config is several times larger than the others.)
     "postgres" => Postgres(Box<postgres::PostgresSourceConfig>), cfg(feature = "postgres-source");
+    /// Contract logs of one EVM chain from one or more JSON-RPC providers.
+    "evm" => Evm(evm::EvmSourceConfig), cfg(feature = "evm");
 }
 
 impl<T: SourceType> SourceType for Box<T> {
@@ -196,6 +202,10 @@ common_source_fields!(file::FileSourceConfig, "file", |c| BuiltSource::Task(Box:
 common_source_fields!(postgres::PostgresSourceConfig, "postgres", |c| BuiltSource::Task(
     Box::new(postgres::PostgresSource::new(c.clone()))
 ));
+#[cfg(feature = "evm")]
+common_source_fields!(evm::EvmSourceConfig, "evm", |c| BuiltSource::Task(Box::new(
+    evm::EvmSource::new(c.clone())
+)));
 #[cfg(feature = "lightning")]
 common_source_fields!(lightning::LightningSourceConfig, "lightning", |c| BuiltSource::Task(
     Box::new(lightning::LightningSource::new(c.clone()))

@@ -15,6 +15,10 @@ mod conformance;
 mod control;
 mod crash;
 mod delivery;
+#[cfg(feature = "evm")]
+mod evm_backfill;
+#[cfg(feature = "evm")]
+mod evm_peer;
 mod file_source;
 mod ingest;
 #[cfg(feature = "lightning")]
