@@ -19,6 +19,9 @@ say() { printf '  %s\n' "$*"; }
 evm_peers() {
   local dir="${TRIBUTARY_NPM_DIR:-$HOME/.cache/tributary/npm}"
   local anvil="$dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+  # `hardhat node` runs only inside a Hardhat project: an empty config makes the cache directory one
+  # (chain id 31337, automining, the deterministic accounts).
+  [[ -f "$dir/hardhat.config.js" ]] || { mkdir -p "$dir" && printf 'module.exports = { networks: { hardhat: {} } };\n' >"$dir/hardhat.config.js"; }
   if [[ -x "$anvil" && -x "$dir/node_modules/.bin/hardhat" && -x "$dir/node_modules/.bin/ganache" ]]; then
     say "evm: anvil, hardhat and ganache in $dir"
     return

@@ -141,3 +141,26 @@ put("pg_decode", "type", b"\x00Y" + struct.pack(">I", 90000) + pg_s("public") + 
 put("pg_decode", "stream_start", b"\x00S" + struct.pack(">I", 9) + b"\x01")
 put("pg_decode", "stream_commit", b"\x00c" + struct.pack(">IBqqq", 9, 0, 1 << 33, (1 << 33) + 48, 5))
 put("pg_decode", "stream_abort", b"\x00A" + struct.pack(">II", 9, 10))
+
+# evm_decode: a part byte (0: a provider answer, 1: a checkpoint, 2: an ABI entry), then the input. The
+# answers have the shape anvil gives (an ERC-20 Transfer of USDC on Base, a header, a batch, an error).
+def evm_answer(result, id=1):
+    return json.dumps({"jsonrpc": "2.0", "id": id, "result": result}).encode()
+h32 = lambda c: "0x" + c * 64
+transfer_log = {
+    "address": "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913",
+    "topics": ["0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
+               "0x000000000000000000000000f39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+               "0x0000000000000000000000000000000000000000000000000000000000000001"],
+    "data": "0x0000000000000000000000000000000000000000000000000de0b6b3a7640001",
+    "blockHash": h32("a"), "blockNumber": "0x1b4", "blockTimestamp": "0x6553f100",
+    "transactionHash": h32("b"), "transactionIndex": "0x0", "logIndex": "0x3", "removed": False,
+}
+put("evm_decode", "logs", b"\x00" + evm_answer([transfer_log]))
+put("evm_decode", "removed", b"\x00" + evm_answer([dict(transfer_log, removed=True)]))
+put("evm_decode", "header", b"\x00" + evm_answer({"number": "0x1b4", "hash": h32("a"), "parentHash": h32("c"),
+                                                  "timestamp": "0x6553f100"}))
+put("evm_decode", "batch", b"\x00" + json.dumps([json.loads(evm_answer("0x1b4", 0)), json.loads(evm_answer([], 1))]).encode())
+put("evm_decode", "error", b"\x00" + json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005, "message": "query returned more than 10000 results"}}).encode())
+put("evm_decode", "checkpoint", b"\x01" + json.dumps({"next": 437, "recent": [[436, h32("a"), 4]]}).encode())
+put("evm_decode", "abi", b"\x02event Transfer(address indexed from, address indexed to, uint256 value)")

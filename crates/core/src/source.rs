@@ -14,6 +14,78 @@ pub struct SourceContext {
     pub store: Arc<dyn Store>,
     /// Cancelled when the source must stop.
     pub shutdown: CancellationToken,
+    /// What the source tells operators about its parts (providers, relays, inputs): problems for
+    /// `/health`, details for `/v1/sources`.
+    pub report: SourceReport,
+}
+
+/// Longest problem text kept per part, and most parts kept per source (a source cannot grow it without
+/// bound).
+const MAX_REPORT_TEXT: usize = 2048;
+const MAX_REPORT_PARTS: usize = 256;
+
+/// A running source's own report about its parts, shared with the engine: a part with a problem makes
+/// the source `degraded` in `/health` (the node keeps running), and each part's details (a provider's
+/// head and lag) appear under the source in `/v1/sources`. Parts are named by the source (a masked
+/// provider URL, a relay URL); a part's entry is replaced by the next report of the same part.
+#[derive(Clone, Debug, Default)]
+pub struct SourceReport {
+    inner: Arc<std::sync::Mutex<ReportInner>>,
+}
+
+#[derive(Debug, Default)]
+struct ReportInner {
+    problems: std::collections::BTreeMap<String, String>,
+    details: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl SourceReport {
+    /// Sets (`Some`) or clears (`None`) the problem of `part`.
+    pub fn problem(&self, part: &str, problem: Option<String>) {
+        let mut inner = self.inner.lock().expect("report lock");
+        match problem {
+            Some(mut text) => {
+                if inner.problems.len() >= MAX_REPORT_PARTS && !inner.problems.contains_key(part) {
+                    return;
+                }
+                truncate(&mut text);
+                inner.problems.insert(part.to_owned(), text);
+            }
+            None => {
+                inner.problems.remove(part);
+            }
+        }
+    }
+
+    /// Replaces the details of `part` (shown as is in `/v1/sources`).
+    pub fn detail(&self, part: &str, details: serde_json::Value) {
+        let mut inner = self.inner.lock().expect("report lock");
+        if inner.details.len() >= MAX_REPORT_PARTS && !inner.details.contains_key(part) {
+            return;
+        }
+        inner.details.insert(part.to_owned(), details);
+    }
+
+    /// The current problems, by part.
+    pub fn problems(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner.lock().expect("report lock").problems.clone()
+    }
+
+    /// The current details, by part.
+    pub fn details(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        self.inner.lock().expect("report lock").details.clone()
+    }
+}
+
+fn truncate(text: &mut String) {
+    if text.len() > MAX_REPORT_TEXT {
+        let mut end = MAX_REPORT_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
 }
 
 impl SourceContext {
@@ -50,4 +122,27 @@ pub enum SourceError {
 pub trait Source: Send + 'static {
     /// Runs until shutdown is requested or an unrecoverable error occurs.
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), SourceError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_keeps_one_entry_per_part_and_bounds_its_size() {
+        let r = SourceReport::default();
+        r.problem("a", Some("down".into()));
+        r.problem("a", Some("still down".into()));
+        r.problem("b", Some("x".repeat(10_000)));
+        assert_eq!(r.problems()["a"], "still down");
+        assert!(r.problems()["b"].len() <= MAX_REPORT_TEXT + '…'.len_utf8());
+        r.problem("a", None);
+        assert_eq!(r.problems().len(), 1);
+        for i in 0..1000 {
+            r.problem(&i.to_string(), Some("p".into()));
+            r.detail(&i.to_string(), serde_json::json!(i));
+        }
+        assert_eq!(r.problems().len(), MAX_REPORT_PARTS);
+        assert_eq!(r.details().len(), MAX_REPORT_PARTS);
+    }
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tributary_core::{SourceContext, Store, StoreError};
+use tributary_core::{SourceContext, SourceReport, Store, StoreError};
 use tributary_plugin::ServiceContext;
 use tributary_sources::{BuiltSource, Services, SourceConfig, http::HttpSource};
 
@@ -83,6 +83,8 @@ pub struct SourceHandle {
     pub store: Arc<dyn Store>,
     /// For push sources, the endpoint the API serves.
     pub push: Option<HttpSource>,
+    /// What the source reports about its parts (problems for `/health`, details for `/v1/sources`).
+    pub report: SourceReport,
 }
 
 /// Opens the store the config names.
@@ -112,6 +114,7 @@ impl Node {
             let observed: Arc<dyn Store> = Arc::new(ObservedStore::new(store.clone(), sc.name(), status.clone()));
             status.running.store(true, Relaxed);
             status.started_at.store(tributary_core::Timestamp::now().0, Relaxed);
+            let report = SourceReport::default();
             let push = match sc.build() {
                 BuiltSource::Push(h) => Some(h),
                 BuiltSource::Task(task) => {
@@ -119,6 +122,7 @@ impl Node {
                         name: sc.name().to_owned(),
                         store: observed.clone(),
                         shutdown: sources_token.clone(),
+                        report: report.clone(),
                     };
                     let (name, status) = (sc.name().to_owned(), status.clone());
                     source_tasks.spawn(async move {
@@ -139,6 +143,7 @@ impl Node {
                     status,
                     store: observed,
                     push,
+                    report,
                 },
             );
         }

@@ -40,6 +40,17 @@ pub struct Health {
     pub subscriptions: Option<BTreeMap<String, Component>>,
 }
 
+/// A source's reported problems as one reason (`part: problem; ...`), if it has any.
+fn reported(report: &tributary_core::SourceReport) -> Option<String> {
+    let problems = report.problems();
+    (!problems.is_empty()).then(|| {
+        (problems.iter())
+            .map(|(part, p)| format!("{part}: {p}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
 fn comp(status: &str, reason: Option<String>) -> Component {
     Component {
         status: status.to_owned(),
@@ -70,11 +81,17 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
                     s.config.stall_after().unwrap_or_default()
                 )),
             )
+        } else if let Some(problems) = reported(&s.report) {
+            comp("degraded", Some(problems))
         } else {
             comp("ok", None)
         };
-        if c.status != "ok" && overall == "ok" {
-            overall = "stalled";
+        match c.status.as_str() {
+            "ok" => {}
+            "degraded" if overall == "ok" => overall = "degraded",
+            "degraded" => {}
+            _ if matches!(overall, "ok" | "degraded") => overall = "stalled",
+            _ => {}
         }
         sources.insert(name.clone(), c);
     }

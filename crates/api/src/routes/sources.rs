@@ -33,6 +33,12 @@ pub struct SourceView {
     /// Live status: connected, last event time, events/s, errors, stalled.
     #[schema(value_type = Object)]
     pub status: SourceSnapshot,
+    /// What the source reports about each of its parts (an `evm` source: each provider's head, lag
+    /// and errors), by part; empty for sources without parts.
+    #[schema(value_type = Object)]
+    pub parts: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The current problems of its parts, by part (each also makes the source `degraded` in `/health`).
+    pub problems: std::collections::BTreeMap<String, String>,
 }
 
 /// The list.
@@ -52,6 +58,8 @@ async fn view(node: &Node, name: &str) -> Result<SourceView, ApiError> {
         kind: s.config.type_name().to_owned(),
         checkpoints: node.store.checkpoints(name).await?,
         status: s.status.snapshot(s.config.stall_after()),
+        parts: s.report.details(),
+        problems: s.report.problems(),
     })
 }
 

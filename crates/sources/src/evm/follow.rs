@@ -8,12 +8,12 @@ use super::event::{KIND, log_event, log_id, retraction};
 use super::rpc::{Rpc, RpcError};
 use super::wire::{self, Header, Log};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tributary_core::store::{AppendBatch, Checkpoint};
-use tributary_core::{NewEvent, Reject, SourceError, Store, Timestamp};
+use tributary_core::{EventId, NewEvent, Reject, SourceError, SourceReport, Store, Timestamp};
 
 /// Blocks of the window read per round (one batch of headers, one batch of `eth_getLogs`).
 const WINDOW_BATCH: u64 = 32;
@@ -57,6 +57,50 @@ enum Progress {
     CaughtUp,
 }
 
+/// What the followers of one source share.
+pub struct Shared {
+    /// The source's name.
+    pub source: String,
+    /// Its config.
+    pub cfg: Arc<EvmSourceConfig>,
+    /// The ABI decoder.
+    pub decoder: Arc<Decoder>,
+    /// Where events, rejects and checkpoints go.
+    pub store: Arc<dyn Store>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// Each provider's status and problems, for `/v1/sources` and `/health`.
+    pub report: SourceReport,
+    /// Logs recently rejected (by id), so a log every provider serves is rejected once, not once per
+    /// provider.
+    pub rejected: Mutex<RecentIds>,
+}
+
+/// A bounded set of recent event ids (oldest forgotten first).
+#[derive(Default)]
+pub struct RecentIds {
+    order: VecDeque<EventId>,
+    set: HashSet<EventId>,
+}
+
+impl RecentIds {
+    const CAP: usize = 10_000;
+
+    /// Adds `id`; false when it was there already.
+    fn insert(&mut self, id: EventId) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::CAP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
 /// One provider's follower.
 pub struct Follower {
     source: String,
@@ -65,6 +109,7 @@ pub struct Follower {
     decoder: Arc<Decoder>,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
+    shared: Arc<Shared>,
     state: State,
     /// Whether `state` was read from (or written to) the store; when not, `from_block` decides.
     started: bool,
@@ -72,19 +117,19 @@ pub struct Follower {
     successes: u32,
     chain_checked: bool,
     last_reject: Option<String>,
+    /// The provider's head at the last step.
+    head: Option<u64>,
+    /// Failed steps in a row, and in all.
+    failures: u32,
+    errors: u64,
+    last_error: Option<(String, Timestamp)>,
 }
 
 impl Follower {
     /// A follower of `rpc`, resuming from the stored checkpoint of its partition if any.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn new(
-        source: String,
-        cfg: Arc<EvmSourceConfig>,
-        rpc: Rpc,
-        decoder: Arc<Decoder>,
-        store: Arc<dyn Store>,
-        shutdown: CancellationToken,
-    ) -> Result<Self, SourceError> {
+    pub async fn new(shared: Arc<Shared>, rpc: Rpc) -> Result<Self, SourceError> {
+        let (source, cfg, decoder) = (shared.source.clone(), shared.cfg.clone(), shared.decoder.clone());
+        let (store, shutdown) = (shared.store.clone(), shared.shutdown.clone());
         let stored = store
             .checkpoints(&source)
             .await
@@ -116,18 +161,22 @@ impl Follower {
             decoder,
             store,
             shutdown,
+            shared,
             state,
             started,
             successes: 0,
             chain_checked: false,
             last_reject: None,
+            head: None,
+            failures: 0,
+            errors: 0,
+            last_error: None,
         })
     }
 
     /// Runs until shutdown; `Err` only for a store failure or a provider of another chain.
     pub async fn run(mut self) -> Result<(), SourceError> {
         tracing::info!(source = %self.source, provider = %self.rpc.shown(), next = self.state.next, resumed = self.started, "evm provider follower starting");
-        let mut failures: u32 = 0;
         let shutdown = self.shutdown.clone();
         loop {
             let step = tokio::select! {
@@ -135,29 +184,47 @@ impl Follower {
                 s = self.step() => s,
             };
             let wait = match step {
-                Ok(Progress::Moved) => {
-                    failures = 0;
+                Ok(progress) => {
+                    if self.failures > 0 {
+                        tracing::info!(source = %self.source, provider = %self.rpc.shown(), "provider answers again");
+                    }
+                    self.failures = 0;
                     self.last_reject = None;
-                    continue;
-                }
-                Ok(Progress::CaughtUp) => {
-                    failures = 0;
-                    self.last_reject = None;
-                    self.cfg.poll_interval()
+                    self.shared.report.problem(self.rpc.shown(), None);
+                    self.publish("following");
+                    match progress {
+                        Progress::Moved => continue,
+                        Progress::CaughtUp => self.cfg.poll_interval(),
+                    }
                 }
                 Err(StepError::Inconsistent(why)) => {
                     tracing::debug!(source = %self.source, provider = %self.rpc.shown(), %why, "answers did not fit together; reading again");
-                    failures += 1;
-                    backoff(failures.min(3))
+                    self.failures += 1;
+                    backoff(self.failures.min(3))
                 }
                 Err(StepError::Rpc(e)) => {
-                    failures += 1;
-                    tracing::warn!(source = %self.source, provider = %self.rpc.shown(), attempt = failures, error = %e, "provider request failed; retrying");
+                    self.failures += 1;
+                    self.errors += 1;
+                    tracing::warn!(source = %self.source, provider = %self.rpc.shown(), attempt = self.failures, error = %e, "provider request failed; retrying");
+                    self.last_error = Some((e.to_string(), Timestamp::now()));
+                    // A provider failing three times in a row degrades the source in /health until
+                    // it answers again.
+                    if self.failures >= 3 {
+                        let problem = format!("failing ({} attempts in a row): {e}", self.failures);
+                        self.shared.report.problem(self.rpc.shown(), Some(problem));
+                    }
+                    self.publish("failing");
                     let reject = reject_of(format!("provider {}", self.rpc.shown()), e.to_string(), e.excerpt());
                     self.record_reject(reject).await.map_err(|e| self.store_err(e))?;
-                    backoff(failures)
+                    backoff(self.failures)
                 }
                 Err(StepError::Fatal(why)) => {
+                    self.errors += 1;
+                    self.last_error = Some((why.clone(), Timestamp::now()));
+                    self.shared
+                        .report
+                        .problem(self.rpc.shown(), Some(format!("stopped: {why}")));
+                    self.publish("stopped");
                     tracing::error!(source = %self.source, provider = %self.rpc.shown(), %why, "provider follower stopped; fix the config and restart tributary");
                     let reject = reject_of(format!("provider {}", self.rpc.shown()), why.clone(), String::new());
                     self.record_reject(reject).await.map_err(|e| self.store_err(e))?;
@@ -173,6 +240,24 @@ impl Follower {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Shows this provider's status under the source in `/v1/sources`.
+    fn publish(&self, state: &str) {
+        let lag = self.head.map(|h| (h + 1).saturating_sub(self.state.next));
+        self.shared.report.detail(
+            self.rpc.shown(),
+            json!({
+                "state": state,
+                "head": self.head,
+                "next_block": self.state.next,
+                "lag_blocks": lag,
+                "block_range": self.range,
+                "errors": self.errors,
+                "last_error": self.last_error.as_ref().map(|(e, _)| e),
+                "last_error_at": self.last_error.as_ref().map(|(_, at)| at.to_string()),
+            }),
+        );
     }
 
     fn store_err(&self, error: tributary_core::StoreError) -> SourceError {
@@ -221,6 +306,7 @@ impl Follower {
             self.chain_checked = true;
         }
         let head = self.head().await?;
+        self.head = Some(head);
         if !self.started {
             self.state.next = match self.cfg.from_block {
                 FromBlock::Number(n) => n,
@@ -546,6 +632,10 @@ impl Follower {
         match self.decoder.decode(&l.topics, &l.data) {
             Ok(decoded) => events.push(log_event(self.cfg.chain_id, l, timestamp, decoded)),
             Err(reason) => {
+                let id = log_id(self.cfg.chain_id, &l.block_hash, l.log_index);
+                if !self.shared.rejected.lock().expect("rejected lock").insert(id) {
+                    return;
+                }
                 let shown = log_event(self.cfg.chain_id, l, timestamp, None);
                 let text = shown.data.to_string();
                 rejects.push(reject_of(
@@ -572,6 +662,20 @@ impl Follower {
             Some(i) => self.state.recent.iter().skip(i + 1).copied().collect(),
             None => self.state.recent.iter().copied().collect(),
         };
+        if dropped.is_empty() {
+            // Every kept block is still canonical, yet a newer block's parent hash did not match: the
+            // provider's chain does not link up (hardhat's `hardhat_mine` blocks have a zero parent
+            // hash). Nothing to retract; retried after a backoff, reported as the provider's fault.
+            let tip = self.state.recent.back().map_or(0, |e| e.number);
+            return Err(StepError::Rpc(self.rpc.invalid(
+                "eth_getBlockByNumber",
+                format!(
+                    "block {} does not link to block {tip}: its parentHash is not the hash of block {tip}, which is unchanged; the provider serves an inconsistent chain",
+                    tip + 1
+                ),
+                &Value::Null,
+            )));
+        }
         let mut retractions = Vec::new();
         for e in dropped.iter().rev() {
             for idx in (0..e.logs_upper).rev() {
@@ -601,6 +705,10 @@ impl Follower {
                     retractions.len()
                 );
                 tracing::error!(source = %self.source, provider = %self.rpc.shown(), %reason, "deep reorganisation");
+                // Until the node restarts: a gap the operator has to look at.
+                self.shared
+                    .report
+                    .problem(&format!("{} (reorganisation)", self.rpc.shown()), Some(reason.clone()));
                 rejects.push(reject_of(format!("block {from}"), reason, String::new()));
                 state.recent.clear();
                 state.next = from;

@@ -2,7 +2,7 @@
 
 use super::EvmSourceConfig;
 use super::abi::Decoder;
-use super::follow::Follower;
+use super::follow::{Follower, Shared};
 use super::rpc::Rpc;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -32,19 +32,19 @@ impl Source for EvmSource {
         };
         let decoder = Arc::new(Decoder::new(&self.config.abi).map_err(|e| io(format!("abi: {e}")))?);
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let shared = Arc::new(Shared {
+            source: cx.name.clone(),
+            cfg: self.config.clone(),
+            decoder,
+            store: cx.store.clone(),
+            shutdown: cx.shutdown.clone(),
+            report: cx.report.clone(),
+            rejected: Default::default(),
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for url in &self.config.rpc {
             let rpc = Rpc::new(url.clone(), timeout, self.config.max_response_bytes).map_err(io)?;
-            let follower = Follower::new(
-                cx.name.clone(),
-                self.config.clone(),
-                rpc,
-                decoder.clone(),
-                cx.store.clone(),
-                cx.shutdown.clone(),
-            )
-            .await?;
-            tasks.spawn(follower.run());
+            tasks.spawn(Follower::new(shared.clone(), rpc).await?.run());
         }
         // The source keeps going while one provider works: a provider that stops (another chain) is
         // reported and left out; a store failure stops the whole source.

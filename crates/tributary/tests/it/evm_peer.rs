@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The deployer (anvil's, hardhat's and ganache's --deterministic first account).
+/// The deployer: the first account of the mnemonic anvil and hardhat use (ganache is started with it).
 pub const ACCOUNT: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
 /// topic 0 of `Transfer(address,address,uint256)`.
 pub const TRANSFER: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
@@ -93,6 +93,8 @@ impl Peer {
             Kind::Hardhat => {
                 let bin = dir.join("node_modules/.bin/hardhat");
                 ensure_installed(&bin);
+                // peers.sh makes the directory a Hardhat project (`hardhat node` refuses to run elsewhere).
+                ensure_installed(&dir.join("hardhat.config.js"));
                 let mut c = Command::new(bin);
                 c.args(["node", "--hostname", "127.0.0.1", "--port", &p])
                     .current_dir(&dir);
@@ -107,7 +109,11 @@ impl Peer {
                     "127.0.0.1",
                     "--server.port",
                     &p,
-                    "--wallet.deterministic",
+                    // The mnemonic of anvil's and hardhat's accounts: the same ACCOUNT everywhere.
+                    "--wallet.mnemonic",
+                    "test test test test test test test test test test test junk",
+                    "--miner.blockGasLimit",
+                    "30000000",
                     "--quiet",
                 ]);
                 c
@@ -151,9 +157,12 @@ impl Peer {
         }
     }
 
-    /// Which implementation.
-    pub fn kind(&self) -> Kind {
-        self.kind
+    /// The chain id it serves (anvil and hardhat 31337, ganache 1337).
+    pub fn chain_id(&self) -> u64 {
+        match self.kind {
+            Kind::Anvil | Kind::Hardhat => 31337,
+            Kind::Ganache => 1337,
+        }
     }
 
     async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
@@ -180,7 +189,7 @@ impl Peer {
 
     /// Sends a transaction from [`ACCOUNT`] and waits for its receipt (polled, with a deadline).
     pub async fn transact(&self, to: Option<&str>, data: &str) -> Value {
-        let mut tx = json!({"from": ACCOUNT, "data": data, "gas": "0x1c9c380"});
+        let mut tx = json!({"from": ACCOUNT, "data": data, "gas": "0xf42400"});
         if let Some(to) = to {
             tx["to"] = json!(to);
         }
@@ -216,6 +225,29 @@ impl Peer {
     /// `odd()`: a log with Transfer's topic 0 whose data does not decode.
     pub async fn odd(&self, contract: &str) -> Value {
         self.transact(Some(contract), "0xc12363a2").await
+    }
+
+    /// `note("tributary ✓ héllo")`: a Note log with a non-ASCII string.
+    pub async fn note(&self, contract: &str) -> Value {
+        let text = "0000000000000000000000000000000000000000000000000000000000000020\
+            0000000000000000000000000000000000000000000000000000000000000014\
+            74726962757461727920e29c932068c3a96c6c6f000000000000000000000000";
+        self.transact(Some(contract), &format!("0x1b352c43{text}")).await
+    }
+
+    /// Mines `n` empty blocks (each node has its own method).
+    pub async fn mine(&self, n: u64) {
+        match self.kind {
+            Kind::Anvil => self.rpc("anvil_mine", json!([format!("0x{n:x}")])).await,
+            // Not `hardhat_mine`: its blocks have a zero parent hash, a chain that does not link up.
+            Kind::Hardhat => {
+                for _ in 0..n {
+                    self.rpc("evm_mine", json!([])).await;
+                }
+                Value::Null
+            }
+            Kind::Ganache => self.rpc("evm_mine", json!([{"blocks": n}])).await,
+        };
     }
 
     /// The head's number.
@@ -305,6 +337,12 @@ pub fn canonical(logs: &[Value]) -> std::collections::BTreeMap<(String, u64), Va
             )
         })
         .collect()
+}
+
+/// Whether the delivered view holds exactly the chain's logs (by block hash and log index).
+pub fn same_logs(delivered: &std::collections::BTreeMap<(String, u64), Value>, chain: &[Value]) -> bool {
+    let chain = canonical(chain);
+    chain.len() == delivered.len() && chain.keys().all(|k| delivered.contains_key(k))
 }
 
 /// Asserts that the delivered view equals the chain's logs, field by field.

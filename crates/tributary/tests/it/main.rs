@@ -16,9 +16,15 @@ mod control;
 mod crash;
 mod delivery;
 #[cfg(feature = "evm")]
+mod evm_abi;
+#[cfg(feature = "evm")]
 mod evm_backfill;
 #[cfg(feature = "evm")]
 mod evm_peer;
+#[cfg(feature = "evm")]
+mod evm_providers;
+#[cfg(feature = "evm")]
+mod evm_reorg;
 mod file_source;
 mod ingest;
 #[cfg(feature = "lightning")]
