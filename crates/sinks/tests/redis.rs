@@ -145,6 +145,42 @@ async fn fields_layout_and_trimming() {
 }
 
 #[tokio::test]
+async fn ethhook_fields_reproduce_ethhooks_stream_entries() {
+    let mut conn = server().await;
+    let base = unique("tributary-test-ethhook");
+    let s = sink("payload = \"ethhook_fields\"", &format!("{base}:{{data.chain_id}}"));
+    let data = json!({
+        "chain_id": 8453, "block_number": 18000000, "block_hash": "0xbb", "block_timestamp": 1709876864,
+        "transaction_hash": "0xtt", "transaction_index": 0, "log_index": 3, "address": "0xaa",
+        "topics": ["0xddf2", "0x01"], "data": "0x989680",
+    });
+    let d = delivery(&unique("msg"), 1, "evm.log", Some("0xaa"), data);
+    assert_eq!(s.deliver(&d).await.status, DeliveryStatus::Delivered);
+    let stream = format!("{base}:8453");
+    let got = entries(&mut conn, &stream).await;
+    let want: BTreeMap<String, String> = [
+        ("block_hash", "0xbb"),
+        ("block_number", "18000000"),
+        ("chain_id", "8453"),
+        ("contract_address", "0xaa"),
+        ("data", "0x989680"),
+        ("log_index", "3"),
+        ("timestamp", "1709876864"),
+        ("topics", "[\"0xddf2\",\"0x01\"]"),
+        ("transaction_hash", "0xtt"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(got, vec![want]);
+    let other = delivery(&unique("msg"), 2, "orders.created", None, json!({"chain_id": 8453}));
+    let r = s.deliver(&other).await;
+    assert_eq!(r.status, DeliveryStatus::Rejected);
+    assert!(r.error.unwrap().contains("needs EVM log events"));
+    let _: () = conn.del(&stream).await.unwrap();
+}
+
+#[tokio::test]
 async fn unresolved_names_and_wrong_types_are_rejected_and_a_dead_server_is_retriable() {
     let mut conn = server().await;
     let base = unique("tributary-test-bad");

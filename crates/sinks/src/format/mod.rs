@@ -1,10 +1,12 @@
 //! What every sink shares: the payload formats and the name templates.
 //!
 //! - `payload`: `standard` (the webhook body, the default), `platform_event` (ln-history), `data` (the
-//!   event's data as JSON) and `raw` (the payload bytes).
+//!   event's data as JSON), `raw` (the payload bytes) and `ethhook` (EthHook's flat JSON for EVM logs,
+//!   see [`ethhook`]).
 //! - [`template`]: `{kind}`, `{kind.N}`, `{source}`, `{key}`, `{data.PATH}` in topic, stream and subject
 //!   names.
 
+pub mod ethhook;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use tributary_core::{Delivery, Timestamp};
 
 pub use template::{Template, TemplateError};
 
-/// `payload = "standard" | "platform_event" | "data" | "raw"`.
+/// `payload = "standard" | "platform_event" | "data" | "raw" | "ethhook"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
@@ -26,6 +28,8 @@ pub enum Format {
     /// The event's payload bytes as stored (for gossip, the type-prefixed message); an event without
     /// payload bytes gets its `data` as JSON.
     Raw,
+    /// EthHook's flat JSON for `evm.*` events; other events get the standard body.
+    Ethhook,
 }
 
 impl Format {
@@ -41,6 +45,9 @@ impl Format {
                 serde_json::to_vec(&event.data).expect("a JSON value serializes")
             }
             Format::Raw => event.payload.clone(),
+            Format::Ethhook => {
+                ethhook::body(delivery).unwrap_or_else(|| crate::webhook::sink::render_body(delivery, now))
+            }
         }
     }
 }

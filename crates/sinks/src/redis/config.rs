@@ -14,7 +14,8 @@ pub const MIN_DEDUP_TTL: Duration = Duration::from_secs(60);
 /// The longest `timeout`.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// What an entry carries: `payload = "standard" | "platform_event" | "data" | "raw" | "fields"`.
+/// What an entry carries: `payload = "standard" | "platform_event" | "data" | "raw" | "ethhook" | "fields"
+/// | "ethhook_fields"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisPayload {
@@ -27,19 +28,25 @@ pub enum RedisPayload {
     Data,
     /// The payload bytes in the `payload` field.
     Raw,
+    /// EthHook's flat JSON in the `payload` field.
+    Ethhook,
     /// The top-level fields of the event's data as the entry's fields.
     Fields,
+    /// The fields of EthHook's flat JSON as the entry's fields (`events:{chain_id}` entries as EthHook
+    /// wrote them); events that are not EVM logs are rejected.
+    EthhookFields,
 }
 
 impl RedisPayload {
-    /// The shared format of the `payload` field, or `None` for `fields`.
+    /// The shared format of the `payload` field, or `None` for `fields` and `ethhook_fields`.
     pub fn format(self) -> Option<Format> {
         match self {
             RedisPayload::Standard => Some(Format::Standard),
             RedisPayload::PlatformEvent => Some(Format::PlatformEvent),
             RedisPayload::Data => Some(Format::Data),
             RedisPayload::Raw => Some(Format::Raw),
-            RedisPayload::Fields => None,
+            RedisPayload::Ethhook => Some(Format::Ethhook),
+            RedisPayload::Fields | RedisPayload::EthhookFields => None,
         }
     }
 

@@ -10,8 +10,8 @@
 //!
 //! Entry fields: `id` (event id hex), `kind`, `source`, `key` (when the event has one), `seq` and `payload`
 //! (the event in the `payload` format); with `payload = "fields"`, the top-level fields of the event's
-//! data instead (EthHook's `XADD events:{chain_id} * chain_id … block_number …` layout): strings as they
-//! are, other values as JSON.
+//! data instead, and with `payload = "ethhook_fields"` those of EthHook's flat JSON (its `XADD
+//! events:{chain_id} * chain_id … contract_address …` layout): strings as they are, other values as JSON.
 
 pub mod config;
 mod sink;

@@ -74,28 +74,7 @@ impl RedisSink {
         let stored = &delivery.event;
         let event = &stored.event;
         let Some(format) = self.payload.format() else {
-            let Value::Object(data) = &event.data else {
-                return Err("payload = \"fields\" needs events whose data is a JSON object".into());
-            };
-            if data.len() > MAX_FIELDS {
-                return Err(format!(
-                    "payload = \"fields\": the event's data has {} fields, over the limit of {MAX_FIELDS}",
-                    data.len()
-                ));
-            }
-            if data.is_empty() {
-                return Err("payload = \"fields\": the event's data has no fields (a stream entry needs one)".into());
-            }
-            return Ok(data
-                .iter()
-                .map(|(k, v)| {
-                    let value = match v {
-                        Value::String(s) => s.clone().into_bytes(),
-                        other => serde_json::to_vec(other).expect("a JSON value serializes"),
-                    };
-                    (k.clone(), value)
-                })
-                .collect());
+            return entry_fields(self.payload, delivery);
         };
         let mut fields = vec![
             ("id".to_owned(), event.id.to_hex().into_bytes()),
@@ -109,6 +88,45 @@ impl RedisSink {
         fields.push(("payload".to_owned(), format.render(delivery, Timestamp::now())));
         Ok(fields)
     }
+}
+
+/// The entry's fields for `payload = "fields"` (the event's data) or `"ethhook_fields"` (EthHook's flat
+/// JSON): each top-level field, strings as they are and other values as JSON.
+fn entry_fields(payload: RedisPayload, delivery: &Delivery) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let ethhook;
+    let data = if payload == RedisPayload::EthhookFields {
+        ethhook = crate::format::ethhook::object(delivery).ok_or_else(|| {
+            format!(
+                "payload = \"ethhook_fields\" needs EVM log events (evm.*) from the evm source, got kind {:?}",
+                delivery.event.event.kind
+            )
+        })?;
+        &ethhook
+    } else {
+        let Value::Object(data) = &delivery.event.event.data else {
+            return Err("payload = \"fields\" needs events whose data is a JSON object".into());
+        };
+        data
+    };
+    if data.len() > MAX_FIELDS {
+        return Err(format!(
+            "payload = \"fields\": the event's data has {} fields, over the limit of {MAX_FIELDS}",
+            data.len()
+        ));
+    }
+    if data.is_empty() {
+        return Err("payload = \"fields\": the event's data has no fields (a stream entry needs one)".into());
+    }
+    Ok(data
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone().into_bytes(),
+                other => serde_json::to_vec(other).expect("a JSON value serializes"),
+            };
+            (k.clone(), value)
+        })
+        .collect())
 }
 
 /// Whether a Redis error is about this event (writing it again cannot help) rather than the server.

@@ -54,8 +54,8 @@ pub struct WebhookConfig {
     /// `127.0.0.1` or in the same private network). Off by default: the SSRF guard refuses them.
     #[serde(default)]
     pub allow_private_networks: bool,
-    /// The body format: `standard` (default) or `platform_event` (ln-history's `PlatformEvent` for `ln.*`
-    /// events; see [`payload`](super::payload)).
+    /// The body format: `standard` (default), `platform_event` (ln-history's `PlatformEvent` for `ln.*`
+    /// events; see [`payload`](super::payload)) or `ethhook` (EthHook's flat JSON for `evm.*` events).
     #[serde(default, skip_serializing_if = "PayloadFormat::is_standard")]
     pub payload: PayloadFormat,
 }

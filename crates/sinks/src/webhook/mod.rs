@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: [`WebhookConfig`] and [`PreviousSecret`] (URL, secrets and rotation, extra headers,
 //!   timeouts, `allow_private_networks`) and their validation.
-//! - [`payload`]: the body formats, `standard` and ln-history's `platform_event`.
+//! - [`payload`]: the body formats, `standard`, ln-history's `platform_event` and EthHook's `ethhook`.
 //! - [`signing`]: secrets (`whsec_…`), [`sign`], [`verify`] / [`verify_headers`] and [`generate_secret`].
 //! - [`sink`]: [`WebhookSink`], which renders the body, signs it, sends it through the guarded client and
 //!   classifies the outcome into an `AttemptReport`.

@@ -10,12 +10,14 @@
 //! `type` is the message type, `id` the event id (for gossip, ln-history's `gossip_id`: the sha256 of the
 //! bytes of `raw_gossip_hex`), `timestamp` the event's `occurred_at` (else its `ingested_at`) in Unix
 //! seconds. Events whose payload is not a type-prefixed message (not `ln.*`) keep the standard body.
+//!
+//! `ethhook` is EthHook's flat JSON for EVM logs, shared by every sink: [`crate::format::ethhook`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tributary_core::Delivery;
 
-/// `payload = "standard" | "platform_event"`.
+/// `payload = "standard" | "platform_event" | "ethhook"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PayloadFormat {
@@ -24,6 +26,8 @@ pub enum PayloadFormat {
     Standard,
     /// ln-history's `PlatformEvent`, for `ln.*` events.
     PlatformEvent,
+    /// EthHook's flat JSON, for `evm.*` events ([`crate::format::ethhook`]).
+    Ethhook,
 }
 
 impl PayloadFormat {

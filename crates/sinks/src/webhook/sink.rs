@@ -110,6 +110,7 @@ impl WebhookSink {
     async fn prepare(&self, delivery: &Delivery, now: Timestamp) -> (Bytes, String) {
         let platform = match self.payload {
             PayloadFormat::PlatformEvent => super::payload::platform_event(delivery),
+            PayloadFormat::Ethhook => crate::format::ethhook::body(delivery),
             PayloadFormat::Standard => None,
         };
         let body = Bytes::from(platform.unwrap_or_else(|| render_body(delivery, now)));

@@ -51,7 +51,8 @@ pub struct EvmSourceConfig {
     /// Allow providers on loopback, private and link-local addresses (a local node). Default false.
     #[serde(default)]
     pub allow_private_networks: bool,
-    /// How often to ask an HTTP provider for its head, in milliseconds (WebSocket providers push heads).
+    /// How often to ask the provider for its head, in milliseconds. A WebSocket provider's `newHeads`
+    /// wake the source at once in between; this polling is the fallback.
     /// 10 to 600,000. Default 1,000.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,

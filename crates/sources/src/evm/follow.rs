@@ -235,9 +235,12 @@ impl Follower {
                 }
                 Err(StepError::Store(e)) => return Err(self.store_err(e)),
             };
+            // A WebSocket provider's new head ends the wait at once; polling is the fallback.
+            let rpc = self.rpc.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
+                _ = rpc.new_head(), if self.failures == 0 => {}
             }
         }
     }
@@ -249,6 +252,7 @@ impl Follower {
             self.rpc.shown(),
             json!({
                 "state": state,
+                "heads": self.rpc.heads(),
                 "head": self.head,
                 "next_block": self.state.next,
                 "lag_blocks": lag,

@@ -16,6 +16,7 @@
 //!
 //! - [`config`]: `[[sources]] type = "evm"` and its validation; provider URLs masked in every view.
 //! - [`rpc`]: a small JSON-RPC client over the workspace's reqwest (single and batch calls, capped bodies).
+//! - [`ws`]: the same over one WebSocket connection, with the `newHeads` subscription.
 //! - [`wire`]: strict parsing of provider answers (logs, headers, quantities).
 //! - [`event`]: the event shape, ids and retractions.
 //! - [`abi`]: decoding logs with the configured human-readable ABI entries.
@@ -33,6 +34,7 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 pub mod wire;
+pub mod ws;
 
 pub use config::EvmSourceConfig;
 pub use source::EvmSource;

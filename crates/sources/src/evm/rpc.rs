@@ -1,10 +1,13 @@
-//! A small JSON-RPC 2.0 client over the workspace's reqwest: single calls and batches, a timeout per
-//! request, answers read up to `max_response_bytes`, redirects never followed, and errors that name the
-//! provider only by its masked URL (reqwest's own messages are stripped of the URL).
+//! A small JSON-RPC 2.0 client: over the workspace's reqwest for `http(s)://` providers, over one WebSocket
+//! connection ([`super::ws`]) for `ws(s)://` ones. Single calls and batches, a timeout per request, answers
+//! read up to `max_response_bytes`, redirects never followed, and errors that name the provider only by
+//! its masked URL (reqwest's and tungstenite's own messages are stripped of the URL).
 
 use super::config::RpcUrl;
 use super::wire::{self, RpcErrorObject};
+use super::ws::{WsClient, WsFailure};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a call failed. Every message names the provider by its masked URL.
@@ -113,10 +116,17 @@ impl RpcError {
     }
 }
 
+/// How calls reach the provider.
+#[derive(Clone)]
+enum Transport {
+    Http(reqwest::Client),
+    Ws(Arc<WsClient>),
+}
+
 /// A JSON-RPC client of one provider.
 #[derive(Clone)]
 pub struct Rpc {
-    http: reqwest::Client,
+    transport: Transport,
     url: RpcUrl,
     shown: String,
     max_bytes: usize,
@@ -126,14 +136,19 @@ pub struct Rpc {
 impl Rpc {
     /// A client for `url` with a per-request timeout and an answer size cap.
     pub fn new(url: RpcUrl, timeout: Duration, max_bytes: usize) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+        let transport = if url.is_ws() {
+            Transport::Ws(Arc::new(WsClient::new(url.clone(), timeout, max_bytes)))
+        } else {
+            let http = reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+            Transport::Http(http)
+        };
         Ok(Self {
-            http,
+            transport,
             shown: url.masked(),
             url,
             max_bytes,
@@ -146,10 +161,32 @@ impl Rpc {
         &self.shown
     }
 
+    /// Resolves when a WebSocket provider announced a new head (at once if one came since the last
+    /// wait); never for an HTTP provider or one that refused the subscription: those are polled.
+    pub async fn new_head(&self) {
+        match &self.transport {
+            Transport::Ws(ws) => ws.new_head().await,
+            Transport::Http(_) => std::future::pending().await,
+        }
+    }
+
+    /// How heads reach the follower: `"subscription"` (WebSocket `newHeads`) or `"polling"`.
+    pub fn heads(&self) -> &'static str {
+        match &self.transport {
+            Transport::Ws(ws) if ws.subscribed() => "subscription",
+            _ => "polling",
+        }
+    }
+
     /// One call; the `result` on success.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let answer = self.post(method, &body).await?;
+        let answer = match &self.transport {
+            Transport::Ws(ws) => ws.call(method, &params).await.map_err(|f| self.ws_failure(method, f))?,
+            Transport::Http(_) => {
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+                self.post(method, &body).await?
+            }
+        };
         let (_, result) = wire::parse_envelope(&answer).map_err(|reason| self.invalid(method, reason, &answer))?;
         result.map_err(|e| self.rpc_error(method, e))
     }
@@ -161,6 +198,11 @@ impl Rpc {
             0 => return Ok(Vec::new()),
             1 => return Ok(vec![self.call(calls[0].0, calls[0].1.clone()).await]),
             _ => {}
+        }
+        if let Transport::Ws(_) = &self.transport {
+            // Over WebSocket every call is its own message, all in flight at once.
+            let each = calls.iter().map(|(m, p)| self.call(m, p.clone()));
+            return Ok(futures_util::future::join_all(each).await);
         }
         let method = calls[0].0;
         let body: Vec<Value> = calls
@@ -192,8 +234,10 @@ impl Rpc {
     }
 
     async fn post(&self, method: &str, body: &Value) -> Result<Value, RpcError> {
-        let sent = self
-            .http
+        let Transport::Http(http) = &self.transport else {
+            unreachable!("post is only called for HTTP providers");
+        };
+        let sent = http
             .post(self.url.expose())
             .json(body)
             .send()
@@ -229,6 +273,21 @@ impl Rpc {
             buf.extend_from_slice(&chunk);
         }
         Ok(buf)
+    }
+
+    fn ws_failure(&self, method: &str, failure: WsFailure) -> RpcError {
+        match failure {
+            WsFailure::Timeout => RpcError::Timeout {
+                provider: self.shown.clone(),
+                method: method.to_owned(),
+                ms: self.timeout_ms,
+            },
+            WsFailure::TooLarge => self.too_large(method),
+            WsFailure::Transport(detail) => RpcError::Transport {
+                provider: self.shown.clone(),
+                detail,
+            },
+        }
     }
 
     fn too_large(&self, method: &str) -> RpcError {

@@ -16,6 +16,8 @@
 
 mod child;
 mod delivery;
+#[cfg(feature = "evm")]
+mod evm;
 mod ingest;
 mod latency;
 #[cfg(feature = "lightning")]
@@ -44,6 +46,10 @@ pub struct Scale {
     pub lightning_messages: usize,
     /// Events in the backlog drained into each sink.
     pub sink_events: usize,
+    /// Blocks (of 20 logs each) in the EVM backfill chain.
+    pub evm_blocks: u64,
+    /// How long the EVM latency run lasts (one block per second).
+    pub evm_latency_for: Duration,
 }
 
 impl Scale {
@@ -56,6 +62,8 @@ impl Scale {
             memory_for: Duration::from_secs(5),
             lightning_messages: 100_000,
             sink_events: 5_000,
+            evm_blocks: 500,
+            evm_latency_for: Duration::from_secs(3),
         }
     }
 
@@ -68,6 +76,8 @@ impl Scale {
             memory_for: Duration::from_secs(300),
             lightning_messages: 1_000_000,
             sink_events: 200_000,
+            evm_blocks: 10_000,
+            evm_latency_for: Duration::from_secs(60),
         }
     }
 }
@@ -89,6 +99,9 @@ pub enum Scenario {
     Lightning,
     /// Each built-in sink but the webhook, next to a plain client of its library.
     Sinks,
+    /// EVM log backfill from a local anvil, and head-to-webhook latency.
+    #[cfg(feature = "evm")]
+    Evm,
 }
 
 /// Runs the chosen scenarios (all when `only` is empty) and writes the report.
@@ -118,6 +131,10 @@ pub async fn run(quick: bool, only: Vec<Scenario>, out: Option<PathBuf>, json: b
     }
     if wanted(Scenario::Sinks) {
         report.sinks = sinks::run(scale.sink_events).await?;
+    }
+    #[cfg(feature = "evm")]
+    if wanted(Scenario::Evm) {
+        report.evm = Some(evm::run(scale.evm_blocks, scale.evm_latency_for).await?);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

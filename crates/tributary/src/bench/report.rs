@@ -29,6 +29,9 @@ pub struct Report {
     pub lightning: Option<super::lightning::LightningFigure>,
     /// Each sink next to its plain client.
     pub sinks: Vec<super::sinks::SinkFigure>,
+    /// EVM backfill and head-to-webhook latency.
+    #[cfg(feature = "evm")]
+    pub evm: Option<super::evm::EvmFigure>,
 }
 
 impl Report {
@@ -45,6 +48,8 @@ impl Report {
             #[cfg(feature = "lightning")]
             lightning: None,
             sinks: Vec::new(),
+            #[cfg(feature = "evm")]
+            evm: None,
         }
     }
 
@@ -160,6 +165,27 @@ impl Report {
                     }
                 }
             }
+        }
+        #[cfg(feature = "evm")]
+        if let Some(e) = &self.evm {
+            let _ = writeln!(
+                s,
+                "\n| evm (anvil, {} logs in {} blocks) | figure | reference | ratio |",
+                e.logs, e.blocks
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| backfill from block 0, logs/s | {:.0} | plain eth_getLogs loop, 2,000-block ranges: {:.0} | {:.2} |",
+                e.backfill_per_sec,
+                e.plain_per_sec,
+                e.backfill_per_sec / e.plain_per_sec
+            );
+            let _ = writeln!(
+                s,
+                "| head-to-webhook p50 / p99, ms ({} blocks, one per second, {}) | {:.2} / {:.2} | plain POST round trip: {:.2} / {:.2} | |",
+                e.latency_blocks, e.latency_heads, e.p50_ms, e.p99_ms, e.plain_p50_ms, e.plain_p99_ms
+            );
         }
         s
     }

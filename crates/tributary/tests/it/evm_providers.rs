@@ -21,14 +21,14 @@ const T: Duration = Duration::from_secs(120);
 
 /// A TCP proxy on a free loopback port in front of `target`, which can be taken down (listener closed,
 /// open connections cut) and brought back up on the same port.
-struct Proxy {
-    port: u16,
+pub struct Proxy {
+    pub port: u16,
     target: u16,
     tasks: Option<JoinSet<()>>,
 }
 
 impl Proxy {
-    async fn start(target: u16) -> Self {
+    pub async fn start(target: u16) -> Self {
         let mut p = Self {
             port: free_port(),
             target,
@@ -38,11 +38,11 @@ impl Proxy {
         p
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    async fn up(&mut self) {
+    pub async fn up(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("proxy port");
         let target = self.target;
         let mut tasks = JoinSet::new();
@@ -64,7 +64,7 @@ impl Proxy {
 
     /// Closes the listener and cuts every open connection (the connection tasks live in the accept
     /// task's set, dropped with it).
-    async fn down(&mut self) {
+    pub async fn down(&mut self) {
         if let Some(mut tasks) = self.tasks.take() {
             tasks.shutdown().await;
         }

@@ -25,6 +25,8 @@ mod evm_peer;
 mod evm_providers;
 #[cfg(feature = "evm")]
 mod evm_reorg;
+#[cfg(feature = "evm")]
+mod evm_ws;
 mod file_source;
 mod ingest;
 #[cfg(feature = "lightning")]
