@@ -108,6 +108,7 @@ fn entry_fields(payload: RedisPayload, delivery: &Delivery) -> Result<Vec<(Strin
         };
         data
     };
+    // `ethhook_fields` always has EthHook's nine or ten fields: only `fields` can meet these.
     if data.len() > MAX_FIELDS {
         return Err(format!(
             "payload = \"fields\": the event's data has {} fields, over the limit of {MAX_FIELDS}",

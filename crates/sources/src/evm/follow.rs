@@ -6,14 +6,15 @@ use super::checkpoint::{Entry, State};
 use super::config::{EvmSourceConfig, FromBlock};
 use super::event::{KIND, log_event, log_id, retraction};
 use super::rpc::{Rpc, RpcError};
+use super::shared::Shared;
 use super::wire::{self, Header, Log};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tributary_core::store::{AppendBatch, Checkpoint};
-use tributary_core::{EventId, NewEvent, Reject, SourceError, SourceReport, Store, Timestamp};
+use tributary_core::{NewEvent, Reject, SourceError, Store, Timestamp};
 
 /// Blocks of the window read per round (one batch of headers, one batch of `eth_getLogs`).
 const WINDOW_BATCH: u64 = 32;
@@ -55,50 +56,6 @@ enum Progress {
     Moved,
     /// Caught up with the head: wait for the next one.
     CaughtUp,
-}
-
-/// What the followers of one source share.
-pub struct Shared {
-    /// The source's name.
-    pub source: String,
-    /// Its config.
-    pub cfg: Arc<EvmSourceConfig>,
-    /// The ABI decoder.
-    pub decoder: Arc<Decoder>,
-    /// Where events, rejects and checkpoints go.
-    pub store: Arc<dyn Store>,
-    /// Cancelled at shutdown.
-    pub shutdown: CancellationToken,
-    /// Each provider's status and problems, for `/v1/sources` and `/health`.
-    pub report: SourceReport,
-    /// Logs recently rejected (by id), so a log every provider serves is rejected once, not once per
-    /// provider.
-    pub rejected: Mutex<RecentIds>,
-}
-
-/// A bounded set of recent event ids (oldest forgotten first).
-#[derive(Default)]
-pub struct RecentIds {
-    order: VecDeque<EventId>,
-    set: HashSet<EventId>,
-}
-
-impl RecentIds {
-    const CAP: usize = 10_000;
-
-    /// Adds `id`; false when it was there already.
-    fn insert(&mut self, id: EventId) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::CAP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
 }
 
 /// One provider's follower.
@@ -236,11 +193,10 @@ impl Follower {
                 Err(StepError::Store(e)) => return Err(self.store_err(e)),
             };
             // A WebSocket provider's new head ends the wait at once; polling is the fallback.
-            let rpc = self.rpc.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
-                _ = rpc.new_head(), if self.failures == 0 => {}
+                _ = self.rpc.new_head(), if self.failures == 0 => {}
             }
         }
     }

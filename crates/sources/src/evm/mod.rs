@@ -22,6 +22,7 @@
 //! - [`abi`]: decoding logs with the configured human-readable ABI entries.
 //! - [`checkpoint`]: the stored position.
 //! - [`follow`]: following one provider (ranges, window, reorganisations).
+//! - [`shared`]: what the followers of one source share.
 //! - [`source`]: the running source (one follower per provider).
 
 pub mod abi;
@@ -30,6 +31,7 @@ pub mod config;
 pub mod event;
 pub mod follow;
 pub mod rpc;
+pub mod shared;
 pub mod source;
 #[cfg(test)]
 mod tests;

@@ -182,9 +182,9 @@ impl Rpc {
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
         let answer = match &self.transport {
             Transport::Ws(ws) => ws.call(method, &params).await.map_err(|f| self.ws_failure(method, f))?,
-            Transport::Http(_) => {
+            Transport::Http(http) => {
                 let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-                self.post(method, &body).await?
+                self.post(http, method, &body).await?
             }
         };
         let (_, result) = wire::parse_envelope(&answer).map_err(|reason| self.invalid(method, reason, &answer))?;
@@ -199,18 +199,21 @@ impl Rpc {
             1 => return Ok(vec![self.call(calls[0].0, calls[0].1.clone()).await]),
             _ => {}
         }
-        if let Transport::Ws(_) = &self.transport {
-            // Over WebSocket every call is its own message, all in flight at once.
-            let each = calls.iter().map(|(m, p)| self.call(m, p.clone()));
-            return Ok(futures_util::future::join_all(each).await);
-        }
+        let http = match &self.transport {
+            Transport::Http(http) => http,
+            Transport::Ws(_) => {
+                // Over WebSocket every call is its own message, all in flight at once.
+                let each = calls.iter().map(|(m, p)| self.call(m, p.clone()));
+                return Ok(futures_util::future::join_all(each).await);
+            }
+        };
         let method = calls[0].0;
         let body: Vec<Value> = calls
             .iter()
             .enumerate()
             .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i as u64, "method": m, "params": p}))
             .collect();
-        let answer = self.post(method, &Value::Array(body)).await?;
+        let answer = self.post(http, method, &Value::Array(body)).await?;
         let Value::Array(items) = &answer else {
             let mut out = Vec::with_capacity(calls.len());
             for (m, p) in calls {
@@ -233,10 +236,7 @@ impl Rpc {
             .collect()
     }
 
-    async fn post(&self, method: &str, body: &Value) -> Result<Value, RpcError> {
-        let Transport::Http(http) = &self.transport else {
-            unreachable!("post is only called for HTTP providers");
-        };
+    async fn post(&self, http: &reqwest::Client, method: &str, body: &Value) -> Result<Value, RpcError> {
         let sent = http
             .post(self.url.expose())
             .json(body)

@@ -2,8 +2,9 @@
 
 use super::EvmSourceConfig;
 use super::abi::Decoder;
-use super::follow::{Follower, Shared};
+use super::follow::Follower;
 use super::rpc::Rpc;
+use super::shared::Shared;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
