@@ -38,6 +38,16 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may read this event: its source is shared with the caller, and an event that
+    /// carries a tenant is that caller's (the admin reads every event).
+    pub fn sees_event(&self, node: &Node, e: &tributary_core::StoredEvent) -> bool {
+        let tenant = match self {
+            Self::Admin => None,
+            Self::Tenant(t) => Some(t.as_str()),
+        };
+        self.sees_source(node, &e.source) && tributary_core::filter::tenant_sees(tenant, e)
+    }
+
     /// Refuses non-admins (403).
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self {

@@ -29,6 +29,11 @@ pub struct FilterConfig {
     /// Predicates on `data`, all of which must hold.
     #[serde(default, rename = "where")]
     pub predicates: Vec<PredicateConfig>,
+    /// The tenant whose subscription or API call this filter serves, set by the engine (never read from a
+    /// config or a request): an event that carries another tenant ([`crate::NewEvent::tenant`]) does not
+    /// match. `None` (the admin): every event's tenant matches.
+    #[serde(skip)]
+    pub tenant: Option<String>,
 }
 
 /// One predicate on a dotted path of the event's `data`.
@@ -78,6 +83,7 @@ pub struct Filter {
     sources: Vec<String>,
     keys: Vec<String>,
     predicates: Vec<Predicate>,
+    tenant: Option<String>,
 }
 
 const OPS: &str = "eq, ne, in, exists, gt, gte, lt, lte";
@@ -177,7 +183,17 @@ impl FilterConfig {
             sources: self.sources.clone(),
             keys: self.keys.clone(),
             predicates,
+            tenant: self.tenant.clone(),
         })
+    }
+}
+
+/// Whether `tenant` (`None`: the admin) may see the event by its own tenant: an event that carries a
+/// tenant is seen only by that tenant and the admin; one without follows its source's `tenants`.
+pub fn tenant_sees(tenant: Option<&str>, e: &StoredEvent) -> bool {
+    match (tenant, e.event.tenant.as_deref()) {
+        (Some(caller), Some(owner)) => caller == owner,
+        _ => true,
     }
 }
 
@@ -234,6 +250,9 @@ impl Filter {
 
     /// Whether the event matches.
     pub fn matches(&self, e: &StoredEvent) -> bool {
+        if !tenant_sees(self.tenant.as_deref(), e) {
+            return false;
+        }
         if !self.match_all_kinds && !self.kinds.iter().any(|p| kind_matches(p, &e.event.kind)) {
             return false;
         }
@@ -326,6 +345,32 @@ mod tests {
         assert!(filter(json!({"keys": ["k1"]})).matches(&e));
         assert!(!filter(json!({"keys": ["k2"]})).matches(&e));
         assert!(!filter(json!({"sources": ["other"]})).matches(&e));
+    }
+
+    #[test]
+    fn an_event_of_a_tenant_matches_only_that_tenant_and_the_admin() {
+        let mut owned = ev("outbox.a", None, json!({}));
+        owned.event.tenant = Some("acme".into());
+        let shared = ev("outbox.a", None, json!({}));
+        let for_tenant = |t: Option<&str>| {
+            FilterConfig {
+                tenant: t.map(Into::into),
+                ..FilterConfig::default()
+            }
+            .compile()
+            .unwrap()
+        };
+        assert!(for_tenant(None).matches(&owned), "the admin sees every tenant's events");
+        assert!(for_tenant(Some("acme")).matches(&owned));
+        assert!(!for_tenant(Some("globex")).matches(&owned));
+        assert!(
+            for_tenant(Some("globex")).matches(&shared),
+            "an event without a tenant follows its source"
+        );
+        // A filter from a config or a request never carries a tenant.
+        let cfg: FilterConfig = serde_json::from_value(json!({"kinds": ["*"]})).unwrap();
+        assert_eq!(cfg.tenant, None);
+        assert!(serde_json::from_value::<FilterConfig>(json!({"tenant": "acme"})).is_err());
     }
 
     #[test]

@@ -24,6 +24,6 @@ pub use delivery::{AttemptReport, Delivery, DeliveryStatus, Sink};
 pub use event::{NewEvent, Observation, Reject, StoredEvent};
 pub use filter::{Filter, FilterConfig, FilterError};
 pub use id::EventId;
-pub use source::{Source, SourceContext, SourceError, SourceReport};
+pub use source::{Lag, Source, SourceContext, SourceError, SourceReport};
 pub use store::{Seq, Store, StoreError};
 pub use time::Timestamp;

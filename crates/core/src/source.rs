@@ -36,7 +36,18 @@ pub struct SourceReport {
 #[derive(Debug, Default)]
 struct ReportInner {
     problems: std::collections::BTreeMap<String, String>,
+    stalls: std::collections::BTreeMap<String, String>,
     details: std::collections::BTreeMap<String, serde_json::Value>,
+    lags: std::collections::BTreeMap<String, Lag>,
+}
+
+/// How far one part of a source is behind its upstream (for the `tributary_source_lag_*` gauges).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Lag {
+    /// Bytes not yet stored (a replication slot's unconfirmed WAL).
+    pub bytes: Option<u64>,
+    /// Seconds the oldest input not yet stored has waited.
+    pub seconds: Option<f64>,
 }
 
 impl SourceReport {
@@ -57,6 +68,44 @@ impl SourceReport {
         }
     }
 
+    /// Sets (`Some`) or clears (`None`) a stall of `part`: the part makes no progress while it should (a
+    /// replication slot that does not move while the server writes). A stall makes the source `stalled`
+    /// in `/health`, as the engine's own `stall_after_ms` does.
+    pub fn stall(&self, part: &str, stall: Option<String>) {
+        let mut inner = self.inner.lock().expect("report lock");
+        match stall {
+            Some(mut text) => {
+                if inner.stalls.len() >= MAX_REPORT_PARTS && !inner.stalls.contains_key(part) {
+                    return;
+                }
+                truncate(&mut text);
+                inner.stalls.insert(part.to_owned(), text);
+            }
+            None => {
+                inner.stalls.remove(part);
+            }
+        }
+    }
+
+    /// The current stalls, by part.
+    pub fn stalls(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner.lock().expect("report lock").stalls.clone()
+    }
+
+    /// Replaces the lag of `part`.
+    pub fn lag(&self, part: &str, lag: Lag) {
+        let mut inner = self.inner.lock().expect("report lock");
+        if inner.lags.len() >= MAX_REPORT_PARTS && !inner.lags.contains_key(part) {
+            return;
+        }
+        inner.lags.insert(part.to_owned(), lag);
+    }
+
+    /// The current lags, by part.
+    pub fn lags(&self) -> std::collections::BTreeMap<String, Lag> {
+        self.inner.lock().expect("report lock").lags.clone()
+    }
+
     /// Replaces the details of `part` (shown as is in `/v1/sources`).
     pub fn detail(&self, part: &str, details: serde_json::Value) {
         let mut inner = self.inner.lock().expect("report lock");
@@ -64,6 +113,23 @@ impl SourceReport {
             return;
         }
         inner.details.insert(part.to_owned(), details);
+    }
+
+    /// Sets the given fields of `part`'s details (an object), keeping its other fields: for a part that
+    /// several tasks of a source describe.
+    pub fn merge_detail(&self, part: &str, fields: serde_json::Value) {
+        let mut inner = self.inner.lock().expect("report lock");
+        if inner.details.len() >= MAX_REPORT_PARTS && !inner.details.contains_key(part) {
+            return;
+        }
+        let entry = inner
+            .details
+            .entry(part.to_owned())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        match (entry, fields) {
+            (serde_json::Value::Object(have), serde_json::Value::Object(new)) => have.extend(new),
+            (entry, fields) => *entry = fields,
+        }
     }
 
     /// The current problems, by part.

@@ -32,6 +32,15 @@ pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
 pub const ATTEMPTS: &str = "tributary_delivery_attempts_total";
 /// Seconds from ingest to successful delivery, per subscription.
 pub const LATENCY: &str = "tributary_delivery_latency_seconds";
+/// Seconds from an event's `occurred_at` (a PostgreSQL commit time, a block time) to its first successful
+/// delivery, per subscription: the write-to-visible latency of change capture.
+pub const OCCURRED_TO_DELIVERED: &str = "tributary_delivery_occurred_to_delivered_seconds";
+/// Seconds from an event's `occurred_at` to when it was stored, per source.
+pub const OCCURRED_TO_STORED: &str = "tributary_source_occurred_to_stored_seconds";
+/// How far a source is behind its upstream in bytes (a replication slot's unconfirmed WAL), per part.
+pub const SOURCE_LAG_BYTES: &str = "tributary_source_lag_bytes";
+/// How long the oldest input a source has not yet stored has waited upstream, per part.
+pub const SOURCE_LAG_SECONDS: &str = "tributary_source_lag_seconds";
 /// Events behind a subscription's cursor.
 pub const BACKLOG: &str = "tributary_subscription_backlog_events";
 /// Dead letters of a subscription.
@@ -82,6 +91,28 @@ pub fn source_append(source: &str, accepted: usize, duplicates: usize, rejected:
     histogram!(STORE_BATCH).record((accepted + duplicates) as f64);
 }
 
+/// New events stored at `stored_at`: each one's age since its `occurred_at` (microseconds since the
+/// epoch; events without one are not counted). A clock behind the source's counts as 0.
+pub fn source_stored_ages(source: &str, stored_at: i64, occurred: &[i64]) {
+    if occurred.is_empty() {
+        return;
+    }
+    let h = histogram!(OCCURRED_TO_STORED, "source" => source.to_owned());
+    for at in occurred {
+        h.record(stored_at.saturating_sub(*at).max(0) as f64 / 1e6);
+    }
+}
+
+/// A source's own lag figures for one of its parts, refreshed on scrape.
+pub fn source_lag(source: &str, part: &str, bytes: Option<u64>, seconds: Option<f64>) {
+    if let Some(b) = bytes {
+        gauge!(SOURCE_LAG_BYTES, "source" => source.to_owned(), "part" => part.to_owned()).set(b as f64);
+    }
+    if let Some(s) = seconds {
+        gauge!(SOURCE_LAG_SECONDS, "source" => source.to_owned(), "part" => part.to_owned()).set(s);
+    }
+}
+
 /// A source's failed append.
 pub fn source_error(source: &str, stage: &'static str) {
     counter!(SOURCE_ERRORS, "source" => source.to_owned(), "stage" => stage).increment(1);
@@ -114,12 +145,16 @@ pub fn attempt(subscription: &str, first: bool, outcome: &'static str, code: Opt
 /// An attempt delivered its event: a `distinct` event (not delivered before) counts in
 /// [`SINK_SENT`]; `latency` after ingest is recorded for a first round only (None for a replay: a replay is
 /// not ingest-to-delivery latency and would count the event twice in the histogram).
-pub fn delivered(subscription: &str, distinct: bool, latency: Option<Duration>) {
+/// `since_occurred`: the same for the event's own `occurred_at`, when it has one.
+pub fn delivered(subscription: &str, distinct: bool, latency: Option<Duration>, since_occurred: Option<Duration>) {
     if distinct {
         counter!(SINK_SENT, "subscription" => subscription.to_owned()).increment(1);
     }
     if let Some(latency) = latency {
         histogram!(LATENCY, "subscription" => subscription.to_owned()).record(latency.as_secs_f64());
+    }
+    if let Some(age) = since_occurred {
+        histogram!(OCCURRED_TO_DELIVERED, "subscription" => subscription.to_owned()).record(age.as_secs_f64());
     }
 }
 

@@ -356,7 +356,8 @@ impl Node {
         running + broken
     }
 
-    /// A tenant's subscription only ever sees the sources shared with its tenant, whatever its filter says.
+    /// A tenant's subscription only ever sees the sources shared with its tenant, and of those no event
+    /// owned by another tenant, whatever its filter says.
     fn tenant_filter(&self, sub: &SubscriptionConfig) -> FilterConfig {
         let mut filter = sub.filter.clone();
         let Some(tenant) = &sub.tenant else { return filter };
@@ -376,6 +377,8 @@ impl Node {
             // No source is shared with the tenant: match nothing (source names never contain '<').
             filter.sources = vec!["<none>".to_owned()];
         }
+        // Nor any event that carries another tenant (an outbox row's tenant column).
+        filter.tenant = Some(tenant.clone());
         filter
     }
 

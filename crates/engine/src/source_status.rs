@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 use tokio::sync::watch;
 use tributary_core::store::{
-    AppendBatch, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, SubscriptionState,
+    AppendBatch, AppendItem, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, SubscriptionState,
 };
 use tributary_core::{EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent, Timestamp};
 
@@ -133,10 +133,15 @@ impl ObservedStore {
 impl Store for ObservedStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         let rejected = batch.rejects.len();
+        let occurred: Vec<Option<i64>> = batch.events.iter().map(|e| e.occurred_at.map(|t| t.0)).collect();
         let started = Instant::now();
         match self.inner.append(batch).await {
             Ok(outcome) => {
                 let (accepted, duplicates) = (outcome.accepted(), outcome.duplicates());
+                let new: Vec<i64> = (outcome.items.iter().zip(&occurred))
+                    .filter_map(|(item, at)| at.filter(|_| matches!(item, AppendItem::Accepted(_))))
+                    .collect();
+                metrics::source_stored_ages(&self.source, Timestamp::now().0, &new);
                 self.status.record(accepted as u64, duplicates as u64, rejected as u64);
                 metrics::source_append(&self.source, accepted, duplicates, rejected, started.elapsed());
                 Ok(outcome)

@@ -76,6 +76,8 @@ pub async fn list_events(
         sources: q.source.iter().cloned().collect(),
         keys: q.key.iter().cloned().collect(),
         predicates: Vec::new(),
+        // Who may see what is `sees_event`'s decision below.
+        tenant: None,
     }
     .compile()
     .map_err(|e| {
@@ -102,7 +104,7 @@ pub async fn list_events(
             scanned += 1;
             next_after = e.seq;
             let in_time = since.is_none_or(|t| e.ingested_at >= t) && until.is_none_or(|t| e.ingested_at < t);
-            if in_time && filter.matches(&e) && p.sees_source(&node, &e.source) {
+            if in_time && filter.matches(&e) && p.sees_event(&node, &e) {
                 events.push(e);
                 if events.len() >= limit {
                     break;
@@ -158,6 +160,7 @@ pub async fn get_event(
             continue;
         }
         if let Some(e) = node.store.get(source, &id).await?
+            && p.sees_event(&node, &e)
             && found.as_ref().is_none_or(|f| e.seq < f.seq)
         {
             found = Some(e);

@@ -42,7 +42,11 @@ pub struct Health {
 
 /// A source's reported problems as one reason (`part: problem; ...`), if it has any.
 fn reported(report: &tributary_core::SourceReport) -> Option<String> {
-    let problems = report.problems();
+    joined(report.problems())
+}
+
+/// `part: text; ...`, if there is any.
+fn joined(problems: BTreeMap<String, String>) -> Option<String> {
     (!problems.is_empty()).then(|| {
         (problems.iter())
             .map(|(part, p)| format!("{part}: {p}"))
@@ -81,6 +85,8 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
                     s.config.stall_after().unwrap_or_default()
                 )),
             )
+        } else if let Some(stalls) = joined(s.report.stalls()) {
+            comp("stalled", Some(stalls))
         } else if let Some(problems) = reported(&s.report) {
             comp("degraded", Some(problems))
         } else {
@@ -185,6 +191,11 @@ pub async fn metrics(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respo
     for h in node.subscription_list() {
         let s = h.status.snapshot();
         metrics::subscription_gauges(&h.config.name, last.saturating_sub(s.cursor), s.dead_letters);
+    }
+    for (name, s) in &node.sources {
+        for (part, lag) in s.report.lags() {
+            metrics::source_lag(name, &part, lag.bytes, lag.seconds);
+        }
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

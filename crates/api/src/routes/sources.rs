@@ -302,7 +302,8 @@ fn default_limit() -> usize {
     100
 }
 
-/// Input the source could not turn into events, newest last, with the reason and position.
+/// Input the source could not turn into events, newest last, with the reason and position. A tenant sees
+/// the excerpt of the input only for a source shared with it alone.
 #[utoipa::path(get, path = "/v1/sources/{name}/rejects", tag = "sources", security(("bearer" = [])),
     params(("name" = String, Path, description = "source name"), RejectQuery),
     responses((status = 200, body = RejectList), (status = 401, body = Err), (status = 404, body = Err)))]
@@ -315,7 +316,18 @@ pub async fn source_rejects(
     if !node.sources.contains_key(&name) || !p.sees_source(&node, &name) {
         return Err(ApiError::not_found(format!("no source named {name:?}")));
     }
-    Ok(Json(RejectList {
-        rejects: node.store.rejects(&name, q.limit.clamp(1, 1000)).await?,
-    }))
+    let mut rejects = node.store.rejects(&name, q.limit.clamp(1, 1000)).await?;
+    // A source shared with several tenants may reject one tenant's input (an outbox row with its tenant
+    // column): another tenant sees where and why, not the input itself.
+    if let Principal::Tenant(t) = &p
+        && node
+            .sources
+            .get(&name)
+            .is_some_and(|s| !matches!(s.config.tenants(), [only] if only == t))
+    {
+        for r in &mut rejects {
+            r.excerpt.clear();
+        }
+    }
+    Ok(Json(RejectList { rejects }))
 }

@@ -8,6 +8,9 @@
 //!   their values as a JSON array), occurred_at = the commit time, position = `<commit LSN>/<ordinal>`,
 //!   data = `{schema, table, op, commit_lsn, xid, new, old, primary_key}` plus `unchanged_toast` (the
 //!   columns whose TOASTed value did not change and was not sent) when there are any.
+//! - Snapshot row (`snapshot = true`, read before streaming): kind `pg.<schema>.<table>.snapshot`, op
+//!   `snapshot`, position `snapshot/<consistent point>/<ordinal>` (the ordinal counted over every table
+//!   of the snapshot), id = sha256 of the position, xid 0, occurred_at = when the snapshot was taken.
 //! - Outbox row (insert or update of the outbox table): kind `outbox.<kind column>`, id = sha256 of the
 //!   UTF-8 text of the id column, key = the key column, tenant = the tenant column ([`NewEvent::tenant`]),
 //!   data = the payload column's JSON. Deletes and truncates of the outbox are ignored. A row with a
@@ -62,6 +65,19 @@ struct Tx {
     commit_lsn: Lsn,
     commit_time: Timestamp,
     ordinal: u64,
+    /// The rows of a snapshot, not a transaction: inserts are `snapshot` rows.
+    snapshot: bool,
+}
+
+impl Tx {
+    /// `<commit LSN>/<ordinal>`; `snapshot/<consistent point>/<ordinal>` for a snapshot's rows.
+    fn position(&self) -> String {
+        if self.snapshot {
+            format!("snapshot/{}/{}", self.commit_lsn, self.ordinal)
+        } else {
+            format!("{}/{}", self.commit_lsn, self.ordinal)
+        }
+    }
 }
 
 /// Turns one session's `pgoutput` messages into events, keeping the relations it was told about.
@@ -137,6 +153,19 @@ impl Changes {
             commit_lsn,
             commit_time,
             ordinal: 0,
+            snapshot: false,
+        });
+    }
+
+    /// A snapshot's rows start: each Insert until [`Changes::commit`] is a `snapshot` row of the slot's
+    /// `consistent_point`, taken at `taken_at` (its occurred_at).
+    pub fn begin_snapshot(&mut self, consistent_point: Lsn, taken_at: Timestamp) {
+        self.tx = Some(Tx {
+            xid: 0,
+            commit_lsn: consistent_point,
+            commit_time: taken_at,
+            ordinal: 0,
+            snapshot: true,
         });
     }
 
@@ -161,7 +190,8 @@ impl Changes {
             Message::Insert { relation, new, .. } => {
                 let (rel, tx) = self.row_context(*relation, "insert")?;
                 check_shape(rel, new)?;
-                row(rel, &tx, "insert", Some(new), None, max, events, rejects);
+                let op = if tx.snapshot { "snapshot" } else { "insert" };
+                row(rel, &tx, op, Some(new), None, max, events, rejects);
                 Ok(())
             }
             Message::Update { relation, old, new, .. } => {
@@ -263,7 +293,7 @@ fn row(
     events: &mut Vec<NewEvent>,
     rejects: &mut Vec<Reject>,
 ) {
-    let position = format!("{}/{}", tx.commit_lsn, tx.ordinal);
+    let position = tx.position();
     let result = if let Some(cols) = &rel.outbox {
         match new {
             // Clean-up jobs delete outbox rows: not an event.
@@ -385,7 +415,7 @@ fn table_kind(rel: &Rel, op: &str) -> String {
 }
 
 fn table_event(rel: &Rel, tx: &Tx, op: &str, key: Option<String>, data: Json) -> NewEvent {
-    let position = format!("{}/{}", tx.commit_lsn, tx.ordinal);
+    let position = tx.position();
     NewEvent {
         id: EventId::sha256(position.as_bytes()),
         kind: table_kind(rel, op),

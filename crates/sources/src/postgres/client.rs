@@ -158,27 +158,100 @@ fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// Connects and authenticates a replication connection (`replication=database`).
+async fn open(cfg: &SessionConfig) -> Result<TcpStream, String> {
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(10),
+        TcpStream::connect((cfg.host.as_str(), cfg.port)),
+    )
+    .await
+    .map_err(|_| format!("connecting to {}:{} timed out after 10 s", cfg.host, cfg.port))?
+    .map_err(|e| format!("cannot connect to {}:{}: {e}", cfg.host, cfg.port))?;
+    s.set_nodelay(true).ok();
+    let params = [
+        ("user", cfg.user.as_str()),
+        ("database", cfg.database.as_str()),
+        ("replication", "database"),
+        ("application_name", cfg.application_name.as_str()),
+        ("options", cfg.options.as_str()),
+        ("client_encoding", "UTF8"),
+    ];
+    write_startup_message(&mut s, 196608, &params).await.map_err(err)?;
+    authenticate(&mut s, cfg).await?;
+    Ok(s)
+}
+
+/// A slot just created with an exported snapshot; the snapshot can be imported (`SET TRANSACTION
+/// SNAPSHOT`) for as long as this value lives and nothing else is sent on its connection.
+pub struct Exported {
+    _connection: TcpStream,
+    /// The slot's consistent point: streaming from here follows the snapshot exactly.
+    pub consistent_point: Lsn,
+    /// The snapshot's name.
+    pub snapshot: String,
+}
+
+/// Creates `cfg.slot` (logical, pgoutput) on a replication connection, exporting its snapshot.
+pub async fn create_slot_exporting(cfg: &SessionConfig) -> Result<Exported, String> {
+    let mut s = open(cfg).await?;
+    let sql = format!(
+        "CREATE_REPLICATION_SLOT \"{}\" LOGICAL pgoutput EXPORT_SNAPSHOT",
+        cfg.slot
+    );
+    write_query(&mut s, &sql).await.map_err(err)?;
+    let mut row: Option<Vec<Option<String>>> = None;
+    loop {
+        let msg = read_backend_message(&mut s).await.map_err(err)?;
+        match msg.tag {
+            b'D' => row = Some(data_row(&msg.payload).ok_or("CREATE_REPLICATION_SLOT: a malformed answer row")?),
+            b'E' => {
+                return Err(format!(
+                    "CREATE_REPLICATION_SLOT: {}",
+                    parse_error_response(&msg.payload)
+                ));
+            }
+            b'Z' => break,
+            _ => {}
+        }
+    }
+    // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
+    let row = row.ok_or("CREATE_REPLICATION_SLOT answered no row")?;
+    let field = |i: usize| row.get(i).cloned().flatten();
+    let consistent_point = field(1)
+        .as_deref()
+        .and_then(Lsn::parse)
+        .ok_or("CREATE_REPLICATION_SLOT answered no consistent point")?;
+    let snapshot = field(2).ok_or("CREATE_REPLICATION_SLOT exported no snapshot")?;
+    Ok(Exported {
+        _connection: s,
+        consistent_point,
+        snapshot,
+    })
+}
+
+/// A DataRow's fields as text (`None`: NULL), or `None` when it is malformed.
+fn data_row(b: &[u8]) -> Option<Vec<Option<String>>> {
+    let n = i16::from_be_bytes(b.get(..2)?.try_into().ok()?);
+    let mut at = 2;
+    let mut out = Vec::new();
+    for _ in 0..n.max(0) {
+        let len = i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let bytes = b.get(at..at + len as usize)?;
+        at += len as usize;
+        out.push(Some(String::from_utf8_lossy(bytes).into_owned()));
+    }
+    Some(out)
+}
+
 impl Session {
     /// Connects, authenticates and starts streaming from `cfg.start`.
     pub async fn start(cfg: SessionConfig) -> Result<Self, String> {
-        let mut s = tokio::time::timeout(
-            Duration::from_secs(10),
-            TcpStream::connect((cfg.host.as_str(), cfg.port)),
-        )
-        .await
-        .map_err(|_| format!("connecting to {}:{} timed out after 10 s", cfg.host, cfg.port))?
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", cfg.host, cfg.port))?;
-        s.set_nodelay(true).ok();
-        let params = [
-            ("user", cfg.user.as_str()),
-            ("database", cfg.database.as_str()),
-            ("replication", "database"),
-            ("application_name", cfg.application_name.as_str()),
-            ("options", cfg.options.as_str()),
-            ("client_encoding", "UTF8"),
-        ];
-        write_startup_message(&mut s, 196608, &params).await.map_err(err)?;
-        authenticate(&mut s, &cfg).await?;
+        let mut s = open(&cfg).await?;
         let options = if cfg.streaming {
             format!(
                 "proto_version '2', streaming 'on', publication_names {}",

@@ -13,6 +13,14 @@ pub const MAX_EVENT_BYTES: usize = 16 << 20;
 pub const MAX_STATUS_INTERVAL_MS: u64 = 60_000;
 /// Longest `reconnect_max_ms` (five minutes).
 pub const MAX_RECONNECT_MS: u64 = 300_000;
+/// Default of `max_retained_wal_bytes`: 1 GiB.
+pub const DEFAULT_MAX_RETAINED_WAL: u64 = 1 << 30;
+/// Bounds of `max_retained_wal_bytes`: 1 MiB to 1 TiB.
+pub const RETAINED_WAL_BOUNDS: (u64, u64) = (1 << 20, 1 << 40);
+/// Bounds of `slot_check_interval_ms`.
+pub const SLOT_CHECK_BOUNDS: (u64, u64) = (100, 300_000);
+/// Bounds of `slot_stall_after_ms` (one second to one day).
+pub const SLOT_STALL_BOUNDS: (u64, u64) = (1_000, 86_400_000);
 /// PostgreSQL names are at most this many bytes (NAMEDATALEN - 1).
 const MAX_NAME: usize = 63;
 /// Most entries of `tables`.
@@ -46,7 +54,8 @@ pub struct PostgresSourceConfig {
     /// Tables for a publication created by tributary (`schema.table`, or `table` for `public`).
     #[serde(default)]
     pub tables: Vec<String>,
-    /// Existing rows first, consistent with the slot's start (not supported yet: must be `false`).
+    /// Existing rows first, consistent with the slot's start: on the first start the slot is created with
+    /// an exported snapshot and every table of the publication is read in it before streaming.
     #[serde(default)]
     pub snapshot: bool,
     /// A slot that disappeared after tributary captured from it is an error unless this is `true`; then it
@@ -71,6 +80,17 @@ pub struct PostgresSourceConfig {
     /// at most 300,000.
     #[serde(default = "default_reconnect")]
     pub reconnect_max_ms: u64,
+    /// `/health` shows the source degraded while the slot keeps more WAL than this on the server
+    /// (`pg_current_wal_lsn() - restart_lsn`). Default 1 GiB (1 MiB to 1 TiB).
+    #[serde(default = "default_retained")]
+    pub max_retained_wal_bytes: u64,
+    /// How often the slot's state is read, in ms. Default 5,000 (100 to 300,000).
+    #[serde(default = "default_slot_check")]
+    pub slot_check_interval_ms: u64,
+    /// `/health` shows the source stalled when the slot's confirmed position has not moved for this long
+    /// while the server has WAL past it, in ms. Default 300,000 (1,000 to 86,400,000).
+    #[serde(default = "default_slot_stall")]
+    pub slot_stall_after_ms: u64,
 }
 
 /// `[sources.outbox]`: the columns of a transactional outbox table.
@@ -104,6 +124,15 @@ fn default_status() -> u64 {
 }
 fn default_reconnect() -> u64 {
     10_000
+}
+fn default_retained() -> u64 {
+    DEFAULT_MAX_RETAINED_WAL
+}
+fn default_slot_check() -> u64 {
+    5_000
+}
+fn default_slot_stall() -> u64 {
+    300_000
 }
 
 impl std::fmt::Debug for PostgresSourceConfig {
@@ -186,12 +215,6 @@ impl PostgresSourceConfig {
                 e.push((format!("tables[{i}]"), m));
             }
         }
-        if self.snapshot {
-            e.push((
-                "snapshot".into(),
-                "snapshot = true is not supported yet; set it to false (changes are captured from the slot's creation on)".into(),
-            ));
-        }
         if let Some(v) = &self.password_env
             && v.is_empty()
         {
@@ -240,6 +263,29 @@ impl PostgresSourceConfig {
                 ),
             ));
         }
+        let bounded = |field: &str, v: u64, (lo, hi): (u64, u64), e: &mut Vec<(String, String)>| {
+            if !(lo..=hi).contains(&v) {
+                e.push((field.into(), format!("expected {lo} to {hi}, got {v}")));
+            }
+        };
+        bounded(
+            "max_retained_wal_bytes",
+            self.max_retained_wal_bytes,
+            RETAINED_WAL_BOUNDS,
+            &mut e,
+        );
+        bounded(
+            "slot_check_interval_ms",
+            self.slot_check_interval_ms,
+            SLOT_CHECK_BOUNDS,
+            &mut e,
+        );
+        bounded(
+            "slot_stall_after_ms",
+            self.slot_stall_after_ms,
+            SLOT_STALL_BOUNDS,
+            &mut e,
+        );
         if !(100..=MAX_RECONNECT_MS).contains(&self.reconnect_max_ms) {
             e.push((
                 "reconnect_max_ms".into(),

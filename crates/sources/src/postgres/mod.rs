@@ -8,13 +8,17 @@
 //! - `client`: the replication session (protocol 2 with streaming where the server has it).
 //! - `spool`: streamed transactions in progress, on disk until they commit.
 //! - `connect`, `setup`, `source`: the sessions, the publication and the slot, and the capture loop.
+//! - `snapshot`: `snapshot = true`, the existing rows read in the slot's exported snapshot.
+//! - `monitor`: the slot's retained WAL, lag and progress, for `/health`, `/v1/sources` and `/metrics`.
 
 pub mod changes;
 mod client;
 pub mod config;
 mod connect;
+mod monitor;
 pub mod pgoutput;
 mod setup;
+mod snapshot;
 mod source;
 mod spool;
 #[cfg(test)]

@@ -11,6 +11,8 @@ pub enum SlotState {
     Exists(Option<Lsn>),
     /// It was created now, consistent from this LSN.
     Created(Lsn),
+    /// It does not exist and was not to be created here (a snapshot creates it).
+    Missing,
 }
 
 /// Why setting up failed: `retry` is true when a reconnection may help (the server is down), false when
@@ -27,7 +29,7 @@ fn fatal(message: String) -> SetupError {
     SetupError { message, retry: false }
 }
 
-fn db(what: &str, e: tokio_postgres::Error) -> SetupError {
+pub fn db(what: &str, e: tokio_postgres::Error) -> SetupError {
     // A server answer (SQLSTATE) is a configuration problem unless it is about the connection or shutdown.
     let retry = match e.code() {
         None => true,
@@ -47,17 +49,19 @@ fn db(what: &str, e: tokio_postgres::Error) -> SetupError {
 }
 
 /// Quotes an identifier (already checked to be plain).
-fn q(ident: &str) -> String {
+pub fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// Checks `wal_level`, creates the publication if absent, and creates the slot if absent (or, when it
 /// disappeared after capturing from it, only with `recreate_slot`). `known`: tributary captured from this
 /// slot before (a checkpoint exists).
+/// `create`: create a missing slot here (false: answer [`SlotState::Missing`]).
 pub async fn prepare(
     client: &tokio_postgres::Client,
     config: &PostgresSourceConfig,
     known: bool,
+    create: bool,
 ) -> Result<SlotState, SetupError> {
     let level: String = client
         .query_one("SHOW wal_level", &[])
@@ -129,6 +133,9 @@ pub async fn prepare(
             config.slot
         )));
     }
+    if !create {
+        return Ok(SlotState::Missing);
+    }
     let row = client
         .query_one(
             "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
@@ -140,6 +147,21 @@ pub async fn prepare(
     let lsn = Lsn::parse(&lsn).ok_or_else(|| fatal(format!("the server answered LSN {lsn:?}")))?;
     tracing::info!(slot = %config.slot, %lsn, "postgres source created its replication slot");
     Ok(SlotState::Created(lsn))
+}
+
+/// Drops the slot (one tributary created for a snapshot that did not finish).
+pub async fn drop_slot(client: &tokio_postgres::Client, slot: &str) -> Result<(), SetupError> {
+    client
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .await
+        .map_err(|e| {
+            db(
+                &format!("dropping replication slot {slot:?} of the unfinished snapshot"),
+                e,
+            )
+        })?;
+    tracing::info!(%slot, "postgres source dropped the slot of its unfinished snapshot");
+    Ok(())
 }
 
 fn config_database(config: &PostgresSourceConfig) -> Option<String> {

@@ -15,12 +15,16 @@ use super::connect::Target;
 use super::pgoutput::Message;
 use super::pgoutput::{self, Lsn};
 use super::setup::{self, SlotState};
+use super::snapshot::{self, Failed, Resume};
 use super::spool::Spool;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::time::Duration;
 use tributary_core::store::{AppendBatch, Checkpoint};
 use tributary_core::{NewEvent, Reject, Source, SourceContext, SourceError, Timestamp};
+
+/// The report part of the replication session (a problem while it is lost).
+const REPLICATION: &str = "replication";
 
 /// A running `postgres` source.
 pub struct PostgresSource {
@@ -66,7 +70,7 @@ impl Source for PostgresSource {
             message,
         };
         let target = Target::resolve(&self.config).map_err(io)?;
-        let mut checkpoint = cx
+        let stored = cx
             .store
             .checkpoints(&cx.name)
             .await
@@ -76,15 +80,30 @@ impl Source for PostgresSource {
             })?
             .into_iter()
             .find(|c| c.partition == self.config.slot)
-            .and_then(|c| Lsn::parse(&c.position));
+            .map(|c| snapshot::resume(&c.position));
+        // A snapshot that did not finish is taken again (with `snapshot = true`).
+        let mut interrupted = stored == Some(Resume::Interrupted);
+        let mut checkpoint = match stored {
+            Some(Resume::At(lsn)) => Some(lsn),
+            _ => None,
+        };
         tracing::info!(source = %cx.name, url = %super::redacted(&self.config.url), slot = %self.config.slot, checkpoint = ?checkpoint.map(|l| l.to_string()), "postgres source starting");
+        // The slot's health, on its own session, for as long as this source runs.
+        let monitor = cx.shutdown.child_token();
+        let _stop_monitor = monitor.clone().drop_guard();
+        tokio::spawn(super::monitor::run(
+            self.config.clone(),
+            target.clone(),
+            cx.report.clone(),
+            monitor,
+        ));
         let max_backoff = Duration::from_millis(self.config.reconnect_max_ms);
         let mut backoff = Duration::from_millis(100);
         loop {
             if cx.is_shutting_down() {
                 return Ok(());
             }
-            match self.session(&cx, &target, &mut checkpoint).await {
+            match self.session(&cx, &target, &mut checkpoint, &mut interrupted).await {
                 End::Shutdown => return Ok(()),
                 End::Fatal(message) => return Err(io(message)),
                 End::Store(error) => {
@@ -98,6 +117,13 @@ impl Source for PostgresSource {
                         backoff = Duration::from_millis(100);
                     }
                     tracing::warn!(source = %cx.name, error = %message, retry_in_ms = backoff.as_millis() as u64, "postgres source lost its session; reconnecting");
+                    cx.report.problem(
+                        REPLICATION,
+                        Some(format!(
+                            "{message}; reconnecting (every {} ms at most)",
+                            max_backoff.as_millis()
+                        )),
+                    );
                     tokio::select! {
                         _ = cx.shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
@@ -111,7 +137,13 @@ impl Source for PostgresSource {
 
 impl PostgresSource {
     /// One session: set up, stream, append, until an error or shutdown.
-    async fn session(&self, cx: &SourceContext, target: &Target, checkpoint: &mut Option<Lsn>) -> End {
+    async fn session(
+        &self,
+        cx: &SourceContext,
+        target: &Target,
+        checkpoint: &mut Option<Lsn>,
+        interrupted: &mut bool,
+    ) -> End {
         let config = &self.config;
         let retry = |message: String| End::Retry {
             message,
@@ -121,11 +153,32 @@ impl PostgresSource {
             Ok(c) => c,
             Err(e) => return retry(format!("cannot connect to {}: {e}", super::redacted(&config.url))),
         };
-        let state = match setup::prepare(&client, config, checkpoint.is_some()).await {
+        // Existing rows first: on the first start, or again after a snapshot that did not finish.
+        let snapshot_due = config.snapshot && checkpoint.is_none();
+        let state = match setup::prepare(&client, config, checkpoint.is_some(), !snapshot_due).await {
             Ok(s) => s,
             Err(e) if e.retry => return retry(e.message),
             Err(e) => return End::Fatal(e.message),
         };
+        if snapshot_due {
+            let exists = matches!(state, SlotState::Exists(_));
+            match snapshot::take(cx, config, target, &client, exists, *interrupted).await {
+                Ok(lsn) => {
+                    *checkpoint = Some(lsn);
+                    *interrupted = false;
+                }
+                Err(Failed::Store(e)) => return End::Store(e),
+                Err(Failed::Fatal(m)) => return End::Fatal(m),
+                Err(Failed::Retry(m)) => {
+                    // The mark is stored: the next try drops the slot and begins again.
+                    *interrupted = true;
+                    if cx.is_shutting_down() {
+                        return End::Shutdown;
+                    }
+                    return retry(m);
+                }
+            }
+        }
         if let SlotState::Exists(flushed) = &state {
             tracing::debug!(source = %cx.name, slot = %config.slot, confirmed_flush = ?flushed.map(|l| l.to_string()), "postgres source resumes its slot");
         }
@@ -165,6 +218,7 @@ impl PostgresSource {
             Err(e) => return retry(format!("cannot start replication: {e}")),
         };
         tracing::info!(source = %cx.name, slot = %config.slot, %start, protocol = if streaming { 2 } else { 1 }, "postgres source streaming");
+        cx.report.problem(REPLICATION, None);
         self.stream(cx, &client, &mut repl, checkpoint).await
     }
 

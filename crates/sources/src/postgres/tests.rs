@@ -630,11 +630,25 @@ fn config_errors_name_their_field() {
         tables = ["a.b.c"]
         snapshot = true
         max_batch_events = 0
+        max_retained_wal_bytes = 10
+        slot_check_interval_ms = 0
+        slot_stall_after_ms = 100000000000
         "#,
     )
     .unwrap();
     let fields: Vec<String> = cfg.validate().into_iter().map(|(f, _)| f).collect();
-    assert_eq!(fields, ["url", "slot", "tables[0]", "snapshot", "max_batch_events"]);
+    assert_eq!(
+        fields,
+        [
+            "url",
+            "slot",
+            "tables[0]",
+            "max_batch_events",
+            "max_retained_wal_bytes",
+            "slot_check_interval_ms",
+            "slot_stall_after_ms"
+        ]
+    );
     let ok: super::PostgresSourceConfig = toml::from_str(
         r#"
         name = "app"

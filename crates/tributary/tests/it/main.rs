@@ -42,6 +42,7 @@ mod ordering;
 mod pg_cdc;
 #[cfg(feature = "postgres-source")]
 mod pg_cdc_crash;
+mod pg_cdc_ops;
 mod shutdown;
 #[cfg(feature = "kafka")]
 mod sink_kafka;

@@ -123,7 +123,11 @@ impl Worker {
                 // Ingest-to-delivery latency counts an event's first round only: a replay is not latency.
                 let latency = Timestamp::now().micros_since(d.event.ingested_at);
                 let latency = (d.prior == 0).then(|| Duration::from_micros(latency));
-                crate::metrics::delivered(&self.name, distinct, latency);
+                let since_occurred = (d.prior == 0)
+                    .then_some(d.event.event.occurred_at)
+                    .flatten()
+                    .map(|at| Duration::from_micros(Timestamp::now().micros_since(at)));
+                crate::metrics::delivered(&self.name, distinct, latency, since_occurred);
                 self.settle(&d, key.as_deref());
             }
             AttemptOutcome::Retriable => {
