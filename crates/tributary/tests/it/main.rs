@@ -43,6 +43,8 @@ mod pg_cdc;
 #[cfg(feature = "postgres-source")]
 mod pg_cdc_crash;
 mod pg_cdc_ops;
+#[cfg(all(feature = "kafka", feature = "postgres"))]
+mod pg_outbox_example;
 mod shutdown;
 #[cfg(feature = "kafka")]
 mod sink_kafka;
