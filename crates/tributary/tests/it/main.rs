@@ -42,8 +42,9 @@ mod ordering;
 mod pg_cdc;
 #[cfg(feature = "postgres-source")]
 mod pg_cdc_crash;
+#[cfg(feature = "postgres-source")]
 mod pg_cdc_ops;
-#[cfg(all(feature = "kafka", feature = "postgres"))]
+#[cfg(all(feature = "kafka", feature = "postgres", feature = "postgres-source"))]
 mod pg_outbox_example;
 mod shutdown;
 #[cfg(feature = "kafka")]
