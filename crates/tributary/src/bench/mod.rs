@@ -13,7 +13,12 @@
 //!   without verification, next to reading and hashing the same file and to verifying it without storage.
 //! - [`sinks`]: a backlog drained into each built-in sink other than the webhook, next to a plain client
 //!   of the same library against the same server.
+//! - [`cdc`]: the `postgres` source on a private PostgreSQL: capture rows/s from an outbox backlog next to
+//!   `pg_recvlogical`, commit-to-delivered latency into a `postgres` sink next to a plain INSERT + COMMIT,
+//!   and peak RSS capturing one big transaction next to the idle node.
 
+#[cfg(feature = "postgres-source")]
+mod cdc;
 mod child;
 mod delivery;
 #[cfg(feature = "evm")]
@@ -50,6 +55,12 @@ pub struct Scale {
     pub evm_blocks: u64,
     /// How long the EVM latency run lasts (one block per second).
     pub evm_latency_for: Duration,
+    /// Outbox rows in the CDC backlog (transactions of 1,000 rows).
+    pub cdc_backlog_rows: usize,
+    /// How long the CDC latency run lasts (5,000 rows/s).
+    pub cdc_latency_for: Duration,
+    /// Rows of the one big transaction of the CDC memory run.
+    pub cdc_big_tx_rows: usize,
 }
 
 impl Scale {
@@ -64,6 +75,9 @@ impl Scale {
             sink_events: 5_000,
             evm_blocks: 500,
             evm_latency_for: Duration::from_secs(3),
+            cdc_backlog_rows: 20_000,
+            cdc_latency_for: Duration::from_secs(3),
+            cdc_big_tx_rows: 50_000,
         }
     }
 
@@ -78,6 +92,9 @@ impl Scale {
             sink_events: 200_000,
             evm_blocks: 10_000,
             evm_latency_for: Duration::from_secs(60),
+            cdc_backlog_rows: 1_000_000,
+            cdc_latency_for: Duration::from_secs(30),
+            cdc_big_tx_rows: 1_000_000,
         }
     }
 }
@@ -102,6 +119,9 @@ pub enum Scenario {
     /// EVM log backfill from a local anvil, and head-to-webhook latency.
     #[cfg(feature = "evm")]
     Evm,
+    /// PostgreSQL change capture (outbox) on a private server: backlog, latency into a postgres sink, memory.
+    #[cfg(feature = "postgres-source")]
+    Cdc,
 }
 
 /// Runs the chosen scenarios (all when `only` is empty) and writes the report.
@@ -135,6 +155,10 @@ pub async fn run(quick: bool, only: Vec<Scenario>, out: Option<PathBuf>, json: b
     #[cfg(feature = "evm")]
     if wanted(Scenario::Evm) {
         report.evm = Some(evm::run(scale.evm_blocks, scale.evm_latency_for).await?);
+    }
+    #[cfg(feature = "postgres-source")]
+    if wanted(Scenario::Cdc) {
+        report.cdc = Some(cdc::run(&scale).await?);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -32,6 +32,9 @@ pub struct Report {
     /// EVM backfill and head-to-webhook latency.
     #[cfg(feature = "evm")]
     pub evm: Option<super::evm::EvmFigure>,
+    /// PostgreSQL change capture: backlog, commit-to-delivered latency, big-transaction memory.
+    #[cfg(feature = "postgres-source")]
+    pub cdc: Option<super::cdc::CdcFigure>,
 }
 
 impl Report {
@@ -50,6 +53,8 @@ impl Report {
             sinks: Vec::new(),
             #[cfg(feature = "evm")]
             evm: None,
+            #[cfg(feature = "postgres-source")]
+            cdc: None,
         }
     }
 
@@ -185,6 +190,58 @@ impl Report {
                 s,
                 "| head-to-webhook p50 / p99, ms ({} blocks, one per second, {}) | {:.2} / {:.2} | plain POST round trip: {:.2} / {:.2} | |",
                 e.latency_blocks, e.latency_heads, e.p50_ms, e.p99_ms, e.plain_p50_ms, e.plain_p99_ms
+            );
+        }
+        #[cfg(feature = "postgres-source")]
+        if let Some(c) = &self.cdc {
+            let met = |ok: bool| if ok { "met" } else { "**not met**" };
+            let ratio = c.capture_per_sec / c.pg_recvlogical_per_sec;
+            let _ = writeln!(
+                s,
+                "\n| cdc (private PostgreSQL {}, outbox table) | figure | reference | ratio | target |",
+                c.server_version
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|---|");
+            let _ = writeln!(
+                s,
+                "| backlog of {} rows in {} transactions, rows/s stored | {:.0} | pg_recvlogical, pgoutput, to a file: {:.0} | {:.2} | ≥ 0.70 of pg_recvlogical: {} |",
+                c.backlog_rows,
+                c.backlog_transactions,
+                c.capture_per_sec,
+                c.pg_recvlogical_per_sec,
+                ratio,
+                met(ratio >= 0.7)
+            );
+            match (&c.latency, &c.latency_skipped) {
+                (Some(l), _) => {
+                    let _ = writeln!(
+                        s,
+                        "| commit-to-delivered p50 / p99, ms ({} rows at {:.0} rows/s, 50 per transaction, into a postgres sink) | {:.2} / {:.2} | one-row INSERT + COMMIT round trip: {:.2} / {:.2} | | p99 < 50 ms: {} |",
+                        l.rows,
+                        l.rows_per_sec,
+                        l.p50_ms,
+                        l.p99_ms,
+                        l.plain_p50_ms,
+                        l.plain_p99_ms,
+                        met(l.p99_ms < 50.0)
+                    );
+                }
+                (None, why) => {
+                    let _ = writeln!(
+                        s,
+                        "| commit-to-delivered latency | skipped: {} | | | p99 < 50 ms |",
+                        why.as_deref().unwrap_or("not run")
+                    );
+                }
+            }
+            let _ = writeln!(
+                s,
+                "| peak RSS capturing one transaction of {} rows ({:.1} s to store), MB | {:.1} | idle RSS: {:.1} | | < 300 MB: {} |",
+                c.big_tx_rows,
+                c.big_tx_seconds,
+                c.peak_rss_mb,
+                c.idle_rss_mb,
+                met(c.peak_rss_mb < 300.0)
             );
         }
         s
