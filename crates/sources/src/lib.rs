@@ -217,7 +217,7 @@ common_source_fields!(lightning::LightningSourceConfig, "lightning", |c| BuiltSo
 pub struct Services {
     /// The channel graphs of the `lightning` sources.
     #[cfg(feature = "lightning")]
-    pub lightning: Option<std::sync::Arc<lightning::keeper::GraphKeeper>>,
+    pub lightning: lightning::routes::Lightning,
 }
 
 impl Services {
@@ -228,11 +228,26 @@ impl Services {
         Self {
             #[cfg(feature = "lightning")]
             lightning: {
+                let configs: std::collections::BTreeMap<String, lightning::routes::ImportSettings> = (sources.iter())
+                    .filter_map(|s| match s {
+                        SourceConfig::Lightning(c) => Some((
+                            c.name.clone(),
+                            lightning::routes::ImportSettings {
+                                network: c.network,
+                                max_waiting: c.max_waiting_updates,
+                            },
+                        )),
+                        _ => None,
+                    })
+                    .collect();
                 let names: Vec<String> = (sources.iter())
                     .filter(|s| matches!(s, SourceConfig::Lightning(_)))
                     .map(|s| s.name().to_owned())
                     .collect();
-                (!names.is_empty()).then(|| lightning::keeper::GraphKeeper::start(names, cx))
+                lightning::routes::Lightning {
+                    keeper: (!names.is_empty()).then(|| lightning::keeper::GraphKeeper::start(names, cx)),
+                    sources: std::sync::Arc::new(configs),
+                }
             },
         }
     }

@@ -4,7 +4,6 @@
 //! collector, shows deduplication into observations), the graph queried, and a short report.
 
 use crate::gossip;
-use crate::import::{ImportOptions, import};
 use crate::node::RunningNode;
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -13,6 +12,7 @@ use tributary_core::Timestamp;
 use tributary_engine::Config;
 use tributary_sinks::webhook::receiver::Receiver;
 use tributary_sources::lightning::Network;
+use tributary_sources::lightning::import::{ImportOptions, import};
 
 /// What the demo measured.
 #[derive(Debug, Serialize)]
@@ -96,20 +96,17 @@ allow_private_networks = true
     let (mut posted, mut accepted, mut duplicates, mut problems) = (0, 0, 0, 0);
     // The same file from two collectors: one event per message, two observations.
     for collector in ["demo-collector-1", "demo-collector-2"] {
-        let summary = import(
-            store.clone(),
-            ImportOptions {
-                source: "gossip".into(),
-                input: input.clone(),
-                format: None,
-                verify: true,
-                network: Network::Mainnet,
-                collector: Some(collector.into()),
-                max_waiting: 100_000,
-                progress: false,
-            },
-        )
-        .await?;
+        let file = std::fs::File::open(&input).context("cannot read the demo gossip file")?;
+        let options = ImportOptions {
+            source: "gossip".into(),
+            format: None,
+            verify: true,
+            network: Network::Mainnet,
+            collector: Some(collector.into()),
+            max_waiting: 100_000,
+            keep_waiting: true,
+        };
+        let summary = import(store.clone(), file, options, |_, _| {}).await?;
         posted += summary.messages as usize;
         accepted += summary.accepted as usize;
         duplicates += summary.duplicates as usize;

@@ -1,73 +1,20 @@
-//! `tributary import`: a gossip file into the node's store, through the `lightning` source's pipeline.
+//! `tributary import`: a gossip file into a `lightning` source, through the source's pipeline
+//! ([`tributary_sources::lightning::import`]: decode, verify on all cores, store in batches).
 //!
-//! A reader thread reads the file in 4 MiB chunks with the format's [`Reader`], and runs the
-//! [`Pipeline`] (decode, verify and build events on all cores) on batches of ~1,000 messages; the async
-//! side appends each batch atomically while the next one is verified (a bounded channel of 4 batches
-//! between them: backpressure). The store is opened directly, so the node must not be running: its
-//! lock says so. Updates still waiting for their channel at the end become `unknown_channel` problems.
+//! Two ways, one result: with `--config`, into a stopped node's store, opened directly (a running node's
+//! lock says so, and how to send the file to it instead); without, to the running node at `--url`
+//! (`POST /v1/lightning/import`, the file streamed as it is read, with the admin key). Both print the
+//! same summary (`--json`: as JSON).
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::collections::BTreeMap;
-use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
-use tributary_core::store::AppendItem;
-use tributary_core::{Reject, Store, Timestamp};
+use tributary_core::Store;
 use tributary_engine::Config;
 use tributary_sources::SourceConfig;
-use tributary_sources::lightning::events::{KIND_PROBLEM_CHANNEL, KIND_PROBLEM_NODE, Origin, reason_code};
-use tributary_sources::lightning::pipeline::Output;
-use tributary_sources::lightning::{Format, Network, Pipeline, Reader, detect_format};
-
-/// What to import.
-#[derive(Clone, Debug)]
-pub struct ImportOptions {
-    /// The `lightning` source the events belong to.
-    pub source: String,
-    /// The gossip file.
-    pub input: PathBuf,
-    /// The format, or detected.
-    pub format: Option<Format>,
-    /// Skip signature and chain checks (trusted input only).
-    pub verify: bool,
-    /// The chain, or the source's.
-    pub network: Network,
-    /// The observer recorded, or the source name.
-    pub collector: Option<String>,
-    /// At most this many updates wait for their announcement.
-    pub max_waiting: usize,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
-}
-
-/// What an import did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ImportSummary {
-    /// The format read.
-    pub format: String,
-    /// Messages read from the file.
-    pub messages: u64,
-    /// New gossip events stored.
-    pub accepted: u64,
-    /// Gossip events known already (an observation was added).
-    pub duplicates: u64,
-    /// Rejected messages and records, by reason code (each kept as a reject and, when the bytes are a
-    /// message, an `ln.problem.*` event).
-    pub rejected: BTreeMap<String, u64>,
-    /// Core Lightning records that are not events.
-    pub skipped: u64,
-    /// Updates that waited for their announcement and then verified.
-    pub released_after_announcement: u64,
-    /// Deleted gossip_store records stepped over.
-    pub deleted_records: u64,
-    /// Seconds taken.
-    pub seconds: f64,
-    /// Messages per second.
-    pub messages_per_sec: f64,
-}
+use tributary_sources::lightning::import::{ImportOptions, ImportSummary, import};
+use tributary_sources::lightning::{Format, Network};
 
 /// Resolves the source and the options from the config and the command line.
 pub fn lightning_source<'a>(
@@ -96,7 +43,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             if matches!(source.downcast_ref::<tributary_store::OpenError>(), Some(tributary_store::OpenError::Locked { .. })));
         if locked {
             anyhow::anyhow!(
-                "{e}\n  a running node holds the store: stop it (Ctrl-C or SIGTERM) and run `tributary import` again, then start the node; or let the running node collect the gossip itself (`gossip_store` or `collectors` on the source, docs/sources/lightning.md)"
+                "{e}\n  a running node holds the store: send the file to it instead (without --config): `tributary import --url {} --key ADMIN_KEY --source NAME FILE`; or stop the node (Ctrl-C or SIGTERM) and run this again",
+                node_url(&config.node.listen)
             )
         } else {
             anyhow::Error::from(e)
@@ -104,242 +52,24 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
-/// A batch handed from the reader thread to the appender.
-struct Chunk {
-    out: Output,
-    messages: u64,
-    bytes: u64,
-}
-
-fn read_errors(e: tributary_sources::lightning::formats::FormatError, at: u64) -> Reject {
-    Reject {
-        position: format!("offset {at}"),
-        reason: format!("malformed: {e}"),
-        excerpt: String::new(),
-        at: Timestamp::now(),
+/// The URL a client on this machine reaches a node listening on `listen` at (`http://HOST:PORT` when
+/// the port is chosen at start).
+fn node_url(listen: &str) -> String {
+    match listen.rsplit_once(':') {
+        Some((_, "0")) | None => "http://HOST:PORT".into(),
+        Some(("0.0.0.0" | "[::]", port)) => format!("http://127.0.0.1:{port}"),
+        Some(_) => format!("http://{listen}"),
     }
 }
 
-/// Reads, verifies and sends batches; returns the pipeline's final counters and the reader's.
-fn read_and_verify(
-    path: &Path,
-    format: Format,
-    mut pipeline: Pipeline,
-    observer: &str,
-    tx: tokio::sync::mpsc::Sender<Chunk>,
-) -> anyhow::Result<(Pipeline, u64)> {
-    const BATCH: usize = 1000;
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = Reader::new(format);
-    let (mut buf, mut base, mut eof) = (Vec::<u8>::new(), 0u64, false);
-    let send = |out: Output, messages: u64, bytes: u64| {
-        tx.blocking_send(Chunk { out, messages, bytes })
-            .map_err(|_| anyhow::anyhow!("the store writer stopped"))
-    };
-    loop {
-        let (mut items, mut rejects) = (Vec::with_capacity(BATCH), Vec::new());
-        let start = reader.offset();
-        let mut need_more = false;
-        while items.len() < BATCH {
-            let at = (reader.offset() - base) as usize;
-            if at > buf.len() {
-                // An oversized record was stepped over by its length: continue after it in the file.
-                need_more = true;
-                break;
-            }
-            match reader.next(&buf[at..], eof) {
-                Ok(Some(rec)) if rec.is_store_ended() => {}
-                Ok(Some(rec)) => {
-                    let origin = Origin {
-                        position: rec.position(),
-                        timestamp: rec.timestamp,
-                    };
-                    items.push((rec.msg.into_owned(), origin));
-                }
-                Ok(None) => {
-                    need_more = true;
-                    break;
-                }
-                Err(e) => {
-                    let fatal = e.is_fatal();
-                    rejects.push(read_errors(e, reader.offset()));
-                    if fatal {
-                        eof = true;
-                        need_more = true;
-                        break;
-                    }
-                }
-            }
-        }
-        let n = items.len() as u64;
-        if n > 0 || !rejects.is_empty() {
-            let mut out = pipeline.process(items, observer, Timestamp::now());
-            out.rejects.extend(rejects);
-            send(out, n, reader.offset() - start)?;
-        }
-        if need_more {
-            if eof {
-                break;
-            }
-            // Compact only before reading more: draining after every batch would move the whole buffer.
-            let consumed = (reader.offset() - base) as usize;
-            if consumed > buf.len() {
-                buf.clear();
-                let len = file
-                    .metadata()
-                    .with_context(|| format!("cannot read {}", path.display()))?
-                    .len();
-                if reader.offset() >= len {
-                    // The skipped record claimed more than the file holds: nothing follows it.
-                    break;
-                }
-                file.seek(std::io::SeekFrom::Start(reader.offset()))
-                    .with_context(|| format!("cannot seek {}", path.display()))?;
-            } else {
-                buf.drain(..consumed);
-            }
-            base = reader.offset();
-            let old = buf.len();
-            buf.resize(old + (4 << 20), 0);
-            let got = file
-                .read(&mut buf[old..])
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            buf.truncate(old + got);
-            eof = got == 0;
-        }
-    }
-    let flushed = pipeline.flush_waiting();
-    if !flushed.rejects.is_empty() {
-        send(flushed, 0, 0)?;
-    }
-    Ok((pipeline, reader.stats.deleted))
-}
-
-/// Imports one file into `store`.
-pub async fn import(store: Arc<dyn Store>, opts: ImportOptions) -> anyhow::Result<ImportSummary> {
-    let path = opts.input.clone();
-    let size = std::fs::metadata(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    let format = match opts.format {
-        Some(f) => f,
-        None => {
-            let mut head = vec![0u8; 256];
-            let n = std::fs::File::open(&path)
-                .and_then(|mut f| f.read(&mut head))
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            detect_format(&head[..n]).with_context(|| {
-                format!(
-                    "cannot tell the format of {}; pass --format gossip_store, gsp, compact or hex",
-                    path.display()
-                )
-            })?
-        }
-    };
-    let mut pipeline = Pipeline::new(opts.network, opts.verify, opts.max_waiting);
-    pipeline.restore(store.as_ref()).await?;
-    let observer = opts.collector.clone().unwrap_or_else(|| opts.source.clone());
-    let pb = if opts.progress {
-        let pb = ProgressBar::new(size);
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg} eta {eta}")
-                .expect("template")
-                .progress_chars("=> "),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
-    let started = Instant::now();
-    let reader = {
-        let (path, observer) = (path.clone(), observer.clone());
-        tokio::task::spawn_blocking(move || read_and_verify(&path, format, pipeline, &observer, tx))
-    };
-    let mut summary = ImportSummary {
-        format: format.to_string(),
-        ..ImportSummary::default()
-    };
-    while let Some(chunk) = rx.recv().await {
-        summary.messages += chunk.messages;
-        for r in &chunk.out.rejects {
-            *summary.rejected.entry(reason_code(&r.reason).to_owned()).or_default() += 1;
-        }
-        for batch in chunk.out.into_batches(&opts.source, None) {
-            let problems: Vec<bool> = batch
-                .events
-                .iter()
-                .map(|e| e.kind == KIND_PROBLEM_NODE || e.kind == KIND_PROBLEM_CHANNEL)
-                .collect();
-            let outcome = store.append(batch).await?;
-            for (item, problem) in outcome.items.iter().zip(problems) {
-                if !problem {
-                    if matches!(item, AppendItem::Accepted(_)) {
-                        summary.accepted += 1;
-                    } else {
-                        summary.duplicates += 1;
-                    }
-                }
-            }
-        }
-        pb.inc(chunk.bytes);
-        let secs = started.elapsed().as_secs_f64().max(1e-9);
-        pb.set_message(format!(
-            "{} messages, {:.0} msg/s",
-            summary.messages,
-            summary.messages as f64 / secs
-        ));
-    }
-    let (pipeline, deleted) = reader.await??;
-    pb.finish_and_clear();
-    summary.skipped = pipeline.stats.skipped;
-    summary.released_after_announcement = pipeline.stats.released;
-    summary.deleted_records = deleted;
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.messages_per_sec = summary.messages as f64 / summary.seconds.max(1e-9);
-    Ok(summary)
-}
-
-impl ImportSummary {
-    /// The human-readable summary.
-    pub fn text(&self, input: &Path) -> String {
-        let mut s = format!(
-            "imported {} ({}): {} messages in {:.2} s ({:.0} msg/s)\n  accepted    {:>9}\n  duplicates  {:>9}\n",
-            input.display(),
-            self.format,
-            self.messages,
-            self.seconds,
-            self.messages_per_sec,
-            self.accepted,
-            self.duplicates
-        );
-        let total: u64 = self.rejected.values().sum();
-        s.push_str(&format!("  rejected    {total:>9}\n"));
-        for (reason, n) in &self.rejected {
-            s.push_str(&format!("    {reason:<20} {n:>7}\n"));
-        }
-        if self.skipped > 0 {
-            s.push_str(&format!(
-                "  skipped     {:>9}  (Core Lightning records that are not events)\n",
-                self.skipped
-            ));
-        }
-        if self.released_after_announcement > 0 {
-            s.push_str(&format!(
-                "  verified after their announcement arrived: {}\n",
-                self.released_after_announcement
-            ));
-        }
-        s
-    }
-}
-
-/// `tributary import --config FILE --source NAME INPUT` (the global `--json` prints the summary as JSON).
+/// `tributary import [--config FILE] --source NAME INPUT` (the global `--json` prints the summary as JSON;
+/// without `--config`, the global `--url` and `--key` say where the running node is).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ImportArgs {
-    /// The node's TOML config (its store is opened directly: stop the node first).
+    /// The stopped node's TOML config: its store is opened directly. Without it, the file is sent to the
+    /// running node at --url (with the admin --key).
     #[arg(long, short, env = "TRIBUTARY_CONFIG")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     /// A configured source of type "lightning".
     #[arg(long)]
     pub source: String,
@@ -359,11 +89,23 @@ pub struct ImportArgs {
     pub collector: Option<String>,
 }
 
-/// Runs `tributary import`.
-pub async fn run(args: ImportArgs, json: bool) -> anyhow::Result<()> {
+/// A progress bar over the file's bytes on stderr, or a hidden one (`--json`, or not a terminal).
+fn progress_bar(size: u64, json: bool) -> ProgressBar {
     use std::io::IsTerminal;
-    let config = Config::load(&args.config)?;
-    let source = lightning_source(&config, &args.source)?;
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(size);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg} eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Runs `tributary import`.
+pub async fn run(args: ImportArgs, conn: &crate::client::Conn) -> anyhow::Result<()> {
     let format = match args.format.as_str() {
         "auto" => None,
         f => Some(
@@ -371,24 +113,96 @@ pub async fn run(args: ImportArgs, json: bool) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--format: {e} (or auto)"))?,
         ),
     };
+    // The file first: a typo must not create or lock a store, nor start an upload.
+    let size = std::fs::metadata(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?
+        .len();
+    let pb = progress_bar(size, conn.json);
+    let summary = match &args.config {
+        Some(path) => into_store(&args, path, format, &pb).await?,
+        None => to_node(&args, conn, &pb).await?,
+    };
+    pb.finish_and_clear();
+    if conn.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.text(&args.input.display().to_string()));
+    }
+    Ok(())
+}
+
+/// Imports into the stopped node's store.
+async fn into_store(
+    args: &ImportArgs,
+    config: &std::path::Path,
+    format: Option<Format>,
+    pb: &ProgressBar,
+) -> anyhow::Result<ImportSummary> {
+    let config = Config::load(config)?;
+    let source = lightning_source(&config, &args.source)?;
     let opts = ImportOptions {
         source: args.source.clone(),
-        input: args.input.clone(),
         format,
         verify: !args.no_verify,
         network: args.network.unwrap_or(source.network),
         collector: args.collector.clone(),
         max_waiting: source.max_waiting_updates,
-        progress: !json && std::io::stderr().is_terminal(),
+        keep_waiting: true,
     };
-    // The file first: a typo must not create or lock a store.
-    std::fs::metadata(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let file = std::fs::File::open(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let store = open_store(&config).await?;
-    let summary = import(store, opts).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", summary.text(&args.input));
-    }
-    Ok(())
+    let summary = import(store, file, opts, |bytes, s| {
+        pb.inc(bytes);
+        pb.set_message(format!(
+            "{} messages, {:.0} msg/s",
+            s.messages,
+            s.messages as f64 / s.seconds.max(1e-9)
+        ));
+    })
+    .await
+    .with_context(|| format!("importing {}", args.input.display()))?;
+    Ok(summary)
+}
+
+/// Sends the file to the running node, as it is read (`POST /v1/lightning/import`).
+async fn to_node(args: &ImportArgs, conn: &crate::client::Conn, pb: &ProgressBar) -> anyhow::Result<ImportSummary> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let client = crate::client::Client::new(conn)?;
+    let file = tokio::fs::File::open(&args.input)
+        .await
+        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let sent = pb.clone();
+    let chunks = futures_util::stream::unfold(file, |mut file| async move {
+        let mut buf = bytes::BytesMut::with_capacity(1 << 20);
+        match file.read_buf(&mut buf).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok::<_, std::io::Error>(buf.freeze()), file)),
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+    .map(move |chunk| {
+        if let Ok(b) = &chunk {
+            sent.inc(b.len() as u64);
+        }
+        chunk
+    });
+    pb.set_message(format!("sending to {}", conn.url));
+    let query = [
+        ("source", Some(args.source.clone())),
+        ("format", Some(args.format.clone())),
+        ("verify", Some((!args.no_verify).to_string())),
+        ("collector", args.collector.clone()),
+        ("network", args.network.map(|n| n.to_string())),
+    ];
+    let answer = client
+        .upload(
+            "/v1/lightning/import",
+            &query,
+            "application/octet-stream",
+            reqwest::Body::wrap_stream(chunks),
+        )
+        .await?;
+    serde_json::from_value(answer)
+        .context("the node's import answer is not an import summary; is --url a tributary node?")
 }

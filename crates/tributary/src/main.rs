@@ -50,8 +50,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Import a Lightning gossip file (gossip_store, GSP, compact or hex) into a stopped node's store,
-    /// verifying every signature on all cores; prints accepted, duplicates and rejected by reason.
+    /// Import a Lightning gossip file (gossip_store, GSP, compact or hex), verifying every signature on
+    /// all cores: into a stopped node's store (--config), or sent to the running node at --url; prints
+    /// accepted, duplicates and rejected by reason.
     #[cfg(feature = "lightning")]
     Import(tributary::import::ImportArgs),
     /// Check a config file and report every problem at once: unknown or misspelled keys, invalid values and
@@ -166,7 +167,7 @@ async fn dispatch(command: Command, conn: &tributary::client::Conn) -> anyhow::R
         Command::Client(command) => tributary::client::run(command, conn).await,
         Command::Bench { quick, only, out } => tributary::bench::run(quick, only, out, conn.json).await,
         #[cfg(feature = "lightning")]
-        Command::Import(args) => tributary::import::run(args, conn.json).await,
+        Command::Import(args) => tributary::import::run(args, conn).await,
         Command::Validate { config } => {
             let c = tributary_engine::Config::load_strict(&config)?;
             if conn.json {

@@ -15,6 +15,8 @@
 //!   `ln.problem.*` events; [`pipeline`]: decode → verify → events in batches on all cores, with the
 //!   bounded queue of updates waiting for their announcement.
 //! - [`source`]: the `lightning` source task (`gossip_store` follower, ZeroMQ collectors).
+//! - [`import`]: a gossip file into a source (`tributary import`, and `POST /v1/lightning/import` on a
+//!   running node).
 //! - [`generate`]: validly signed gossip for benchmarks.
 //! - [`graph`]: the channel graph in time; [`snapshot`]: what its queries return (snapshots, channel and
 //!   node states with validity intervals, diffs).
@@ -31,6 +33,8 @@ pub mod generate;
 pub mod gossip;
 pub mod graph;
 pub mod id;
+pub mod import;
+mod import_route;
 pub mod keeper;
 pub mod known;
 pub mod network;

@@ -14,10 +14,11 @@
 use super::ShortChannelId;
 use super::keeper::{GraphKeeper, view};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tributary_plugin::{ApiError, Caller, ErrorBody as Err, OpenApiRouter, Path, Query};
@@ -27,19 +28,44 @@ use utoipa_axum::routes;
 /// The graph keeper, when a `lightning` source is configured.
 type Keeper = Option<Arc<GraphKeeper>>;
 
+/// What the routes serve: the graph keeper and each `lightning` source's import settings.
+#[derive(Clone, Default)]
+pub struct Lightning {
+    /// The graphs (`None`: no `lightning` source, every route answers 404).
+    pub keeper: Keeper,
+    /// The configured `lightning` sources, by name.
+    pub sources: Arc<BTreeMap<String, ImportSettings>>,
+}
+
+/// What an import into a source takes from its config.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportSettings {
+    /// The source's `network`.
+    pub network: super::Network,
+    /// The source's `max_waiting_updates`.
+    pub max_waiting: usize,
+}
+
+impl FromRef<Lightning> for Keeper {
+    fn from_ref(l: &Lightning) -> Keeper {
+        l.keeper.clone()
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(tags((name = "lightning", description = "The Lightning channel graph in time and gossip problems")))]
 struct LightningDoc;
 
-/// The routes, over the node's keeper (`None`: no `lightning` source, every route answers 404).
-pub fn router(keeper: Keeper) -> OpenApiRouter {
+/// The routes, over the node's keeper and sources (none: every route answers 404).
+pub fn router(state: Lightning) -> OpenApiRouter {
     OpenApiRouter::with_openapi(LightningDoc::openapi())
         .routes(routes!(graph))
         .routes(routes!(channel))
         .routes(routes!(node_state))
         .routes(routes!(diff))
         .routes(routes!(problems))
-        .with_state(keeper)
+        .routes(routes!(super::import_route::import_gossip))
+        .with_state(state)
 }
 
 fn now() -> u32 {

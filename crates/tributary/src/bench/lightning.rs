@@ -9,13 +9,13 @@
 //! signed by a test key) and cached in the temporary directory (`tributary-bench-lightning-N.gossip_store`,
 //! deterministic, reused by later runs). Mostly updates: one signature per message, like live gossip.
 
-use crate::import::{ImportOptions, import};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tributary_sources::lightning::formats::{Format, crc32c, read_all};
+use tributary_sources::lightning::import::{ImportOptions, import};
 use tributary_sources::lightning::{Network, Verifier, decode, generate, gossip_id};
 
 /// The figures.
@@ -108,20 +108,16 @@ fn verify_only(path: &Path) -> anyhow::Result<f64> {
 async fn import_rate(path: &Path, verify: bool) -> anyhow::Result<(f64, u64)> {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn tributary_core::Store> = Arc::new(tributary_store::FjallStore::open(&dir.path().join("data"))?);
-    let summary = import(
-        store,
-        ImportOptions {
-            source: "bench".into(),
-            input: path.to_owned(),
-            format: Some(Format::GossipStore),
-            verify,
-            network: Network::Mainnet,
-            collector: None,
-            max_waiting: 100_000,
-            progress: true,
-        },
-    )
-    .await?;
+    let options = ImportOptions {
+        source: "bench".into(),
+        format: Some(Format::GossipStore),
+        verify,
+        network: Network::Mainnet,
+        collector: None,
+        max_waiting: 100_000,
+        keep_waiting: true,
+    };
+    let summary = import(store, std::fs::File::open(path)?, options, |_, _| {}).await?;
     anyhow::ensure!(
         summary.rejected.is_empty(),
         "the bench file had rejects: {:?}",

@@ -206,6 +206,27 @@ impl Client {
         self.send(req).await
     }
 
+    /// `POST path?query` with a streamed body of `content_type` and no overall time limit (an upload of
+    /// several GiB); the parsed JSON answer.
+    pub async fn upload(
+        &self,
+        path: &str,
+        query: &[(&str, Option<String>)],
+        content_type: &str,
+        body: reqwest::Body,
+    ) -> anyhow::Result<Value> {
+        let mut url = self.url(path);
+        let given: Vec<_> = query.iter().filter_map(|(k, v)| Some((*k, v.as_deref()?))).collect();
+        if !given.is_empty() {
+            url.query_pairs_mut().extend_pairs(given);
+        }
+        let req = (self.http.post(url))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .timeout(Duration::from_secs(7 * 24 * 3600))
+            .body(body);
+        self.send(req).await
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();

@@ -68,6 +68,108 @@ fn import(node: &TestNode, file: &Path, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `tributary import --json` sent to the running node at its URL (`key`: the admin's, or another).
+fn import_to(node: &TestNode, key: &str, file: &Path, extra: &[&str]) -> (bool, Value) {
+    let out = Command::new(BIN)
+        .args(["import", "--url", &node.url, "--key", key, "--source", "ln", "--json"])
+        .args(extra)
+        .arg(file)
+        .env_remove("TRIBUTARY_CONFIG")
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "not JSON: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lightning_import_to_the_running_node_over_the_api() {
+    let node = TestNode::start(BIN, &source(""));
+    let sample = fixture("cln_gossip_store_sample.hex");
+    // The same summary as the import into a stopped node's store (the test above).
+    let (ok, first) = import_to(&node, ADMIN_KEY, &sample, &[]);
+    assert!(ok, "{first}");
+    assert_eq!(first["format"], "hex", "{first}");
+    assert_eq!(first["messages"], 139, "{first}");
+    assert_eq!(first["accepted"], 138, "{first}");
+    assert_eq!(first["rejected"]["unknown_channel"], 1, "{first}");
+    let (ok, again) = import_to(&node, ADMIN_KEY, &sample, &["--collector", "collector-2"]);
+    assert!(ok, "{again}");
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(138))
+    );
+    // The running node's graph has the imported channels at once.
+    let (_, page) = node.get("/v1/events?kind=ln.channel_announcement&limit=1").await;
+    let id = page["events"][0]["id"].as_str().unwrap().to_owned();
+    let scid = page["events"][0]["key"].as_str().unwrap().to_owned();
+    let (st, channel) = node.get(&format!("/v1/lightning/channels/{scid}")).await;
+    assert_eq!(st, 200, "{channel}");
+    let (_, seen) = node.get(&format!("/v1/events/{id}")).await;
+    let observers: Vec<&str> = (seen["observations"].as_array().unwrap().iter())
+        .filter_map(|o| o["observer"].as_str())
+        .collect();
+    assert_eq!(observers, ["collector-2", "ln"], "{seen}");
+
+    // Refusals, each saying what to do.
+    let (ok, e2) = {
+        let out = Command::new(BIN)
+            .args([
+                "import", "--url", &node.url, "--key", ADMIN_KEY, "--source", "nope", "--json",
+            ])
+            .arg(&sample)
+            .env_remove("TRIBUTARY_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        )
+    };
+    assert!(!ok);
+    assert_eq!(e2["error"]["code"], "not_found", "{e2}");
+    assert!(
+        e2["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no lightning source named \"nope\""),
+        "{e2}"
+    );
+    let junk = node.dir.path().join("junk.bin");
+    std::fs::write(&junk, [0xffu8; 64]).unwrap();
+    let (ok, e3) = import_to(&node, ADMIN_KEY, &junk, &[]);
+    assert!(!ok);
+    assert_eq!(e3["error"]["code"], "unknown_format", "{e3}");
+    let (st, _) = crate::control::call(
+        &node,
+        "POST",
+        "/v1/tenants",
+        ADMIN_KEY,
+        Some(serde_json::json!({"name": "acme"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, created) = crate::control::call(
+        &node,
+        "POST",
+        "/v1/tenants/acme/keys",
+        ADMIN_KEY,
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(st, 201, "{created}");
+    let (ok, e4) = import_to(&node, created["key"].as_str().unwrap(), &sample, &[]);
+    assert!(!ok);
+    assert_eq!(e4["error"]["code"], "forbidden", "{e4}");
+    let (st, _) = node.get("/health").await;
+    assert_eq!(st, 200);
+}
+
 async fn events(node: &TestNode, kind: &str) -> Vec<Value> {
     let (_, page) = node.get(&format!("/v1/events?kind={kind}&limit=1000")).await;
     page["events"].as_array().cloned().unwrap_or_default()
@@ -86,7 +188,10 @@ async fn lightning_import_dedup_collectors_problems_and_graph_in_time() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("locked") && err.contains("stop it"), "{err}");
+    assert!(
+        err.contains("locked") && err.contains("tributary import --url") && err.contains("stop the node"),
+        "{err}"
+    );
     assert_eq!(node.terminate(), Some(0));
 
     let sample = fixture("cln_gossip_store_sample.hex");

@@ -119,6 +119,11 @@ impl GraphKeeper {
         keeper
     }
 
+    /// The store the graph follows, shared (an import over the API writes through it).
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The store the graph follows.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
