@@ -5,7 +5,8 @@
 //! - [`Receiver`]: a webhook endpoint that verifies signatures and answers as the test says
 //!   (re-exported from `tributary_sinks::webhook::receiver`).
 //! - [`wait_until`]: poll a condition with a deadline (never a bare sleep).
-//! - [`compliance`]: the checks every sink type passes on the real binary and its real server.
+//! - [`compliance`]: the checks every sink type passes on the real binary and its real server;
+//!   [`source_compliance`]: those every source type passes on the real binary and its real peer.
 //! - [`kafka`]: a tansu broker on a free port ([`Tansu`]) and a confluent-kafka reader ([`kafka_read`]).
 //! - [`postgres`]: a private PostgreSQL with `wal_level = logical` on a free port ([`PgServer`]).
 
@@ -16,6 +17,7 @@ pub mod kafka;
 pub use kafka::{Tansu, kafka_read, python};
 
 pub mod postgres;
+pub mod source_compliance;
 
 pub use postgres::PgServer;
 pub use tributary_sinks::webhook::receiver::{Received, Receiver, Reply};

@@ -55,6 +55,7 @@ mod sink_nats;
 mod sink_postgres;
 #[cfg(feature = "redis")]
 mod sink_redis;
+mod source_compliance;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tributary");
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
