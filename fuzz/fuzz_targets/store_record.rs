@@ -1,4 +1,4 @@
-//! The fjall store's decoders on any bytes: each answers a `Corrupt` error or a value, never panics, and a
+//! The fjall store's decoders on any bytes (catalog records included): each answers a `Corrupt` error or a value, never panics, and a
 //! value encodes back to bytes that decode to the same value (what the store writes it can read).
 #![no_main]
 
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, v)) = data.split_first() else {
         return;
     };
-    match which % 9 {
+    match which % 10 {
         0 => {
             if let Ok(e) = store::decode_event(7, v) {
                 let bytes = store::encode_event(&e);
@@ -59,6 +59,12 @@ fuzz_target!(|data: &[u8]| {
         7 => {
             if let Ok(s) = store::decode_meta(v) {
                 assert_eq!(s.as_bytes(), v);
+            }
+        }
+        8 => {
+            if let Ok((version, value)) = store::decode_record(v) {
+                let bytes = store::encode_record(version, value.as_deref());
+                assert_eq!(store::decode_record(&bytes).expect("an encoded record decodes"), (version, value));
             }
         }
         _ => {

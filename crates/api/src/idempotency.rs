@@ -4,7 +4,8 @@
 //! - **Authenticated first.** The layer checks the bearer key before it reads anything of the body and
 //!   hands the caller on to the handler. An unauthenticated request is answered 401 here and leaves no
 //!   trace; a revoked key is refused before any stored answer could be replayed to it.
-//! - **Per credential.** Records live under `idempotency/{bucket}/{credential}/{sha256(key)}`, where the
+//! - **Per credential.** Records are catalog records ([`RecordKind::Idempotency`]) named
+//!   `{bucket}/{credential}/{sha256(key)}`, where the
 //!   credential is `admin` or `key-{id}` of a tenant key and the bucket is the 6-hour slot of the first
 //!   answer. A lookup reads the 5 newest buckets (24 to 30 hours) and ignores records older than 24 h.
 //! - **Nothing buffered.** The request body streams to the handler through a hashing wrapper; the
@@ -16,8 +17,10 @@
 //!   `idempotent_answer_not_kept` instead of the secret. Neither is an answer larger than 1 MiB kept; its
 //!   retry gets the same 409 (the request is not run a second time). If keeping the answer fails, the
 //!   answer is still returned: a committed write is never answered 5xx.
-//! - **Purged.** A sweep every minute turns records of buckets older than 24 h into empty entries, at
-//!   most 1,000 per sweep ([`sweep`]).
+//! - **Purged.** A sweep every minute deletes the records of buckets older than 24 h, at most 1,000 per
+//!   sweep ([`sweep`]); the store keeps a small tombstone of each (its name and version).
+//!
+//! [`RecordKind::Idempotency`]: tributary_core::RecordKind::Idempotency
 
 use crate::ApiError;
 use crate::auth::{self, Authenticated};
@@ -34,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tributary_core::catalog::{Entry, Expect, RecordKind};
 use tributary_core::{Store, Timestamp};
 use tributary_engine::Node;
 
@@ -250,14 +254,18 @@ pub async fn layer(State(node): State<Arc<Node>>, mut req: Request, next: Next) 
         not_kept: not_kept.map(str::to_owned),
         at: now,
     };
-    let meta_key = format!("idempotency/{}/{suffix}", bucket(now));
-    if let Err(e) = node
+    let name = format!("{}/{suffix}", bucket(now));
+    let json = serde_json::to_string(&stored).expect("serializes");
+    match node
         .store
-        .put_meta(&meta_key, &serde_json::to_string(&stored).expect("serializes"))
+        .compare_and_set(RecordKind::Idempotency, &name, Expect::Absent, Some(&json))
         .await
     {
+        Ok(Ok(_)) => {}
+        // Another node sharing the store answered the same key first: its answer is the one kept.
+        Ok(Err(_)) => tracing::info!("an answer for this Idempotency-Key was kept already; keeping that one"),
         // The request is done: its answer goes out even though a retry will run it again.
-        tracing::warn!(error = %e, "could not keep an answer for Idempotency-Key; a retry will run again");
+        Err(e) => tracing::warn!(error = %e, "could not keep an answer for Idempotency-Key; a retry will run again"),
     }
     Response::from_parts(parts, Body::from(answer))
 }
@@ -266,10 +274,10 @@ pub async fn layer(State(node): State<Arc<Node>>, mut req: Request, next: Next) 
 async fn find(store: &dyn Store, suffix: &str, now: Timestamp) -> Result<Option<Stored>, ApiError> {
     let current = bucket(now);
     for b in (current - LOOKUP_BUCKETS + 1..=current).rev() {
-        let Some(raw) = store.get_meta(&format!("idempotency/{b}/{suffix}")).await? else {
+        let Some(raw) = store.record(RecordKind::Idempotency, &format!("{b}/{suffix}")).await? else {
             continue;
         };
-        if let Ok(stored) = serde_json::from_str::<Stored>(&raw)
+        if let Ok(stored) = serde_json::from_str::<Stored>(&raw.value)
             && now.0 - stored.at.0 < TTL_MICROS
         {
             return Ok(Some(stored));
@@ -339,8 +347,8 @@ async fn to_sink(mut body: Body) -> Result<(), axum::Error> {
 }
 
 /// Purges records older than 24 h: every minute until `shutdown`, the buckets that are wholly older than
-/// 24 h (tracked in the meta entry `idempotency-swept`) lose at most 1,000 records to empty entries. On
-/// the first run it also empties records of the layout before buckets (which could hold API keys).
+/// 24 h (tracked in the state entry `idempotency-swept`) lose at most 1,000 records. On the first run it
+/// also deletes records of the layout before buckets (which could hold API keys).
 pub async fn sweep(node: Arc<Node>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -370,13 +378,11 @@ async fn sweep_once(
     let swept = match store.get_meta(SWEPT_KEY).await? {
         Some(s) => s.parse::<i64>().unwrap_or(newest_old - 1),
         None => {
-            // First sweep on this store: records of the old layout (idempotency/{caller}/{hash}).
-            let legacy: Vec<String> = store
-                .meta_prefix("idempotency/")
+            // First sweep on this store: records of the old layout ({caller}/{hash}, no bucket).
+            let legacy: Vec<(String, u64)> = live(store, "")
                 .await?
                 .into_iter()
-                .filter(|(k, v)| !v.is_empty() && k.split('/').count() == 3)
-                .map(|(k, _)| k)
+                .filter(|(k, _)| k.split('/').count() == 2)
                 .collect();
             purged += empty_all(store, legacy).await?;
             // A week back covers any bucket a node could have written before.
@@ -385,13 +391,7 @@ async fn sweep_once(
     };
     let mut done = swept;
     for b in swept + 1..=newest_old {
-        let live: Vec<String> = store
-            .meta_prefix(&format!("idempotency/{b}/"))
-            .await?
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, _)| k)
-            .collect();
+        let live = live(store, &format!("{b}/")).await?;
         let room = budget.saturating_sub(purged);
         let all = live.len() <= room;
         purged += empty_all(store, live.into_iter().take(room).collect()).await?;
@@ -406,14 +406,41 @@ async fn sweep_once(
     Ok(purged)
 }
 
-/// Empties these meta entries, 64 at a time so that their synced writes share commits.
-async fn empty_all(store: &Arc<dyn Store>, keys: Vec<String>) -> Result<usize, tributary_core::StoreError> {
+/// The names and versions of the idempotency records under `prefix` (an unreadable one included: it is
+/// purged like the others once its bucket is old).
+async fn live(store: &Arc<dyn Store>, prefix: &str) -> Result<Vec<(String, u64)>, tributary_core::StoreError> {
+    let mut out = Vec::new();
+    for entry in store.records(RecordKind::Idempotency, prefix).await? {
+        match entry {
+            Entry::Ok { name, record } => out.push((name, record.version)),
+            Entry::Broken { name, error } => {
+                tracing::warn!(%name, %error, "an idempotency record cannot be read back; it is overwritten by the purge");
+                out.push((name, 0));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes these records, 64 at a time so that their synced writes share commits.
+async fn empty_all(store: &Arc<dyn Store>, keys: Vec<(String, u64)>) -> Result<usize, tributary_core::StoreError> {
     let n = keys.len();
     for chunk in keys.chunks(64) {
         let mut set = tokio::task::JoinSet::new();
-        for k in chunk {
-            let (store, k) = (store.clone(), k.clone());
-            set.spawn(async move { store.put_meta(&k, "").await });
+        for (k, version) in chunk {
+            let (store, k, version) = (store.clone(), k.clone(), *version);
+            set.spawn(async move {
+                let expect = if version == 0 {
+                    Expect::Any
+                } else {
+                    Expect::Version(version)
+                };
+                // A conflict means the record changed or went meanwhile: nothing to purge.
+                store
+                    .compare_and_set(RecordKind::Idempotency, &k, expect, None)
+                    .await
+                    .map(|_| ())
+            });
         }
         while let Some(r) = set.join_next().await {
             r.expect("a purge task panicked")?;
@@ -466,17 +493,18 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let now = Timestamp(1_800_000_000_000_000);
         let at = |hours_ago: i64| Timestamp(now.0 - hours_ago * HOUR_MICROS);
+        let put = |name: String, value: String| {
+            let store = store.clone();
+            async move {
+                let set = store.compare_and_set(RecordKind::Idempotency, &name, Expect::Absent, Some(&value));
+                set.await.unwrap().unwrap();
+            }
+        };
         for (i, h) in [1, 23, 25, 40, 40, 40].into_iter().enumerate() {
             let t = at(h);
-            store
-                .put_meta(&format!("idempotency/{}/admin/k{i}", bucket(t)), &record(t))
-                .await
-                .unwrap();
+            put(format!("{}/admin/k{i}", bucket(t)), record(t)).await;
         }
-        store
-            .put_meta("idempotency/0123456789abcdef/ffff", "{\"legacy\":1}")
-            .await
-            .unwrap();
+        put("0123456789abcdef/ffff".into(), "{\"legacy\":1}".into()).await;
         assert!(
             find(store.as_ref(), "admin/k1", now).await.unwrap().is_some(),
             "23 h old"
@@ -487,18 +515,13 @@ mod tests {
         );
         // Budget 2: the legacy record and one of the 40-hour-old ones first.
         assert_eq!(sweep_once(&store, now, 2).await.unwrap(), 2);
-        assert_eq!(
-            store
-                .get_meta("idempotency/0123456789abcdef/ffff")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("")
-        );
-        let live = |store: Arc<dyn Store>| async move {
-            let all = store.meta_prefix("idempotency/").await.unwrap();
-            all.into_iter().filter(|(_, v)| !v.is_empty()).count()
-        };
+        let legacy = store
+            .record(RecordKind::Idempotency, "0123456789abcdef/ffff")
+            .await
+            .unwrap();
+        assert_eq!(legacy, None);
+        let live =
+            |store: Arc<dyn Store>| async move { store.records(RecordKind::Idempotency, "").await.unwrap().len() };
         assert_eq!(live(store.clone()).await, 5);
         while sweep_once(&store, now, 2).await.unwrap() > 0 {}
         // Left: the records of the last 24 hours and those of the bucket that still holds some (25 h).

@@ -5,12 +5,15 @@
 //! - [`event`]: [`NewEvent`] (what a source hands to ingest), [`StoredEvent`] (what the log holds),
 //!   [`Observation`] and [`Reject`].
 //! - [`filter`]: the subscription filter language (kind patterns, sources, keys, predicates on `data`).
-//! - [`store`]: the [`Store`] trait every backend implements, with its batch and delivery-state types.
+//! - [`store`]: the [`Store`] every backend implements, in three roles ([`Log`], [`DeliveryState`],
+//!   [`Catalog`]), with its batch and delivery-state types; [`catalog`]: versioned records changed by
+//!   compare-and-set.
 //! - [`delivery`]: the [`Sink`] trait and the explicit [`DeliveryStatus`] of one attempt.
 //! - [`source`]: the [`Source`] trait and its [`SourceContext`].
 //! - [`url`]: a connection URL without its password, for logs and views ([`url::redacted_url`]).
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod delivery;
 pub mod event;
 pub mod filter;
@@ -20,10 +23,11 @@ pub mod store;
 pub mod time;
 pub mod url;
 
+pub use catalog::{Catalog, Expect, RecordKind};
 pub use delivery::{AttemptReport, Delivery, DeliveryStatus, Sink};
 pub use event::{NewEvent, Observation, Reject, StoredEvent};
 pub use filter::{Filter, FilterConfig, FilterError};
 pub use id::EventId;
 pub use source::{Lag, Source, SourceContext, SourceError, SourceReport};
-pub use store::{Seq, Store, StoreError};
+pub use store::{DeliveryState, Log, Seq, Store, StoreError};
 pub use time::Timestamp;

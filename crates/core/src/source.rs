@@ -1,6 +1,6 @@
 //! The [`Source`] trait: a task that produces events and appends them with its checkpoint.
 
-use crate::Store;
+use crate::Log;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 pub struct SourceContext {
     /// The source's configured name.
     pub name: String,
-    /// Where to append (atomically with the checkpoint).
-    pub store: Arc<dyn Store>,
+    /// The log: where to append (atomically with the checkpoint), the source's checkpoints and state
+    /// entries. A source never gets the delivery state or the catalog.
+    pub store: Arc<dyn Log>,
     /// Cancelled when the source must stop.
     pub shutdown: CancellationToken,
     /// What the source tells operators about its parts (providers, relays, inputs): problems for

@@ -1,14 +1,16 @@
-//! The [`Store`] trait: the durable log, its dedup index, source checkpoints and delivery state.
+//! The [`Store`] traits: the [`Log`] (events, dedup index, checkpoints, source state), the
+//! [`DeliveryState`] and the [`Catalog`], which a backend implements each.
 //!
 //! Invariants every backend keeps:
-//! - [`Store::append`] is atomic: the new events, their observations, the rejects and the source checkpoint
+//! - [`Log::append`] is atomic: the new events, their observations, the rejects and the source checkpoint
 //!   are all durable, or none is. It answers only once they are durable.
 //! - An id is stored once. Appending a known id adds an observation and answers [`AppendItem::Duplicate`].
 //! - Sequence numbers start at 1 and strictly increase with no gaps.
-//! - [`Store::commit_delivery`] is atomic: a subscription's cursor never passes an event whose delivery is
+//! - [`DeliveryState::commit_delivery`] is atomic: a subscription's cursor never passes an event whose delivery is
 //!   neither done nor recorded as pending or dead.
 //! - After a failed durable write the store is poisoned: every later write fails with [`StoreError::Poisoned`].
 
+use crate::catalog::Catalog;
 use crate::{EventId, NewEvent, Observation, Reject, StoredEvent, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -31,7 +33,7 @@ pub struct AppendBatch {
     pub rejects: Vec<Reject>,
     /// The source position this batch brings the source to, committed with it.
     pub checkpoint: Option<Checkpoint>,
-    /// Meta entries (see [`Store::put_meta`]) put (`Some`) or removed (`None`) in the same atomic write:
+    /// State entries (see [`Log::put_meta`]) put (`Some`) or removed (`None`) in the same atomic write:
     /// a source's own state that must move together with its checkpoint (Lightning's updates waiting
     /// for their announcement). Applied in order; the later of two changes of one key wins.
     pub meta: Vec<(String, Option<String>)>,
@@ -55,7 +57,7 @@ pub enum AppendItem {
     Duplicate(Seq),
 }
 
-/// The answer to [`Store::append`], one item per event in order.
+/// The answer to [`Log::append`], one item per event in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppendOutcome {
     /// Per event, in batch order.
@@ -240,9 +242,12 @@ pub enum StoreError {
     Closed,
 }
 
-/// A storage backend: embedded (fjall), in-memory, later PostgreSQL.
+/// The log of a store: events with their dedup index and observations, source checkpoints and rejects,
+/// and the small state entries of sources and services (`get_meta`, `put_meta`, `meta_prefix`: a
+/// source's own entries, such as Lightning's waiting updates, written with its batches through
+/// [`AppendBatch::meta`]; not the [`Catalog`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Log: Send + Sync + 'static {
     /// Appends a batch atomically and durably (see the module invariants).
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError>;
     /// Up to `limit` events with `seq >= from`, in order.
@@ -261,6 +266,20 @@ pub trait Store: Send + Sync + 'static {
     fn last_seq(&self) -> Seq;
     /// Notified with the last sequence number after every durable append.
     fn watch_seq(&self) -> tokio::sync::watch::Receiver<Seq>;
+    /// A state entry of a source or service.
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Every state entry whose key starts with `prefix`, in key order.
+    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Writes a state entry durably.
+    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Why the store refuses writes, if it does.
+    fn poisoned(&self) -> Option<String>;
+}
+
+/// The delivery state of a store: per subscription, its cursor, pending retries, attempts and dead
+/// letters.
+#[async_trait]
+pub trait DeliveryState: Send + Sync + 'static {
     /// The delivery state of a subscription (cursor 0 and nothing pending when new).
     async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError>;
     /// Applies a delivery update atomically.
@@ -276,12 +295,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Dead letters of a subscription with `seq >= from`, at most `limit`.
     async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
-    /// A small durable value (for example a generated signing secret).
-    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
-    /// Every meta entry whose key starts with `prefix`, in key order.
-    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
-    /// Stores a small durable value.
-    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
-    /// Why the store refuses writes, if it does.
-    fn poisoned(&self) -> Option<String>;
 }
+
+/// A storage backend: embedded (fjall), in-memory, later PostgreSQL. It is its three roles, the
+/// [`Log`], the [`DeliveryState`] and the [`Catalog`], each implemented on its own; code that needs
+/// one role may take just that one.
+pub trait Store: Log + DeliveryState + Catalog {}
+
+impl<T: Log + DeliveryState + Catalog> Store for T {}

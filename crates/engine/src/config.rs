@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tributary_sources::SourceConfig;
+use tributary_sources::SourceSpec;
 
 /// The whole config file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct Config {
     pub node: NodeConfig,
     /// Where events come from.
     #[serde(default)]
-    pub sources: Vec<SourceConfig>,
+    pub sources: Vec<SourceSpec>,
     /// Who receives which events.
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionConfig>,
@@ -347,7 +347,7 @@ fn delivery_problems(subscriptions: &[(usize, &SubscriptionConfig)]) -> Vec<Stri
 /// Semantic checks of whatever parsed, each entry with its index in the file.
 fn validate_parts(
     node: Option<&NodeConfig>,
-    sources: &[(usize, &SourceConfig)],
+    sources: &[(usize, &SourceSpec)],
     subscriptions: &[(usize, &SubscriptionConfig)],
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -433,10 +433,10 @@ fn extract_all(figment: &Figment, checks: Checks) -> Result<Config, Vec<String>>
             },
         }
     };
-    let sources: Vec<Option<SourceConfig>> = list("sources", &mut problems)
+    let sources: Vec<Option<SourceSpec>> = list("sources", &mut problems)
         .iter()
         .enumerate()
-        .map(|(i, v)| one(v, &format!("sources[{i}]"), &mut problems))
+        .map(|(i, v)| crate::config_parse::source(v, &format!("sources[{i}]"), &mut problems))
         .collect();
     let subscriptions: Vec<Option<SubscriptionConfig>> = list("subscriptions", &mut problems)
         .iter()
@@ -445,7 +445,7 @@ fn extract_all(figment: &Figment, checks: Checks) -> Result<Config, Vec<String>>
         .collect();
     if !problems.is_empty() {
         // Also check what did parse, so one run shows every problem.
-        let parsed_sources: Vec<(usize, &SourceConfig)> = sources
+        let parsed_sources: Vec<(usize, &SourceSpec)> = sources
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))

@@ -11,6 +11,38 @@ const MAX_STRIPPED: usize = 64;
 /// reported and dropped, and the rest parsed again: the entry is returned when that succeeds, so the
 /// caller can check it too (the config is refused anyway, since a problem was reported).
 pub(crate) fn one<T: serde::de::DeserializeOwned>(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<T> {
+    one_with(v, path, problems, &[])
+}
+
+/// A `[[sources]]` entry: the fields every source has, then the type's own keys, each parsed on its own
+/// so that the type's unknown-field check sees only its keys (a misspelled common field is still told
+/// apart: its suggestions include the common fields).
+pub(crate) fn source(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<tributary_sources::SourceSpec> {
+    use tributary_sources::{COMMON_FIELDS, CommonFields, SourceConfig};
+    let Value::Dict(tag, dict) = v else {
+        problems.push(format!(
+            "{path}: expected a table ([[sources]] with name, type and the type's keys)"
+        ));
+        return None;
+    };
+    let (mut common, mut own) = (figment::value::Dict::new(), dict.clone());
+    for field in COMMON_FIELDS {
+        if let Some(value) = own.remove(field) {
+            common.insert(field.to_owned(), value);
+        }
+    }
+    let common: Option<CommonFields> = one(&Value::Dict(*tag, common), path, problems);
+    let kind: Option<SourceConfig> = one_with(&Value::Dict(*tag, own), path, problems, &COMMON_FIELDS);
+    Some(tributary_sources::SourceSpec::new(common?, kind?))
+}
+
+/// [`one`], where an unknown field's suggestions also include `also_expected`.
+fn one_with<T: serde::de::DeserializeOwned>(
+    v: &Value,
+    path: &str,
+    problems: &mut Vec<String>,
+    also_expected: &[&str],
+) -> Option<T> {
     let mut v = v.clone();
     for _ in 0..MAX_STRIPPED {
         let err = match v.deserialize::<T>() {
@@ -19,7 +51,7 @@ pub(crate) fn one<T: serde::de::DeserializeOwned>(v: &Value, path: &str, problem
         };
         let mut retry = false;
         for e in err {
-            problems.push(located(path, &e));
+            problems.push(located(path, &e, also_expected));
             if let figment::error::Kind::UnknownField(field, _) = &e.kind {
                 retry |= strip(&mut v, &e.path, field);
             }
@@ -32,8 +64,8 @@ pub(crate) fn one<T: serde::de::DeserializeOwned>(v: &Value, path: &str, problem
 }
 
 /// `path.inner: message` for a problem inside the entry, `path: message` for one about the entry itself.
-fn located(path: &str, e: &figment::Error) -> String {
-    let inner = problem(e);
+fn located(path: &str, e: &figment::Error, also_expected: &[&str]) -> String {
+    let inner = problem_with(e, also_expected);
     let about_a_field = !e.path.is_empty() || matches!(e.kind, figment::error::Kind::UnknownField(..));
     if inner.contains(": ") && about_a_field {
         format!("{path}.{inner}")
@@ -72,13 +104,21 @@ fn strip(v: &mut Value, at: &[String], field: &str) -> bool {
 /// One figment error as `path: message`, with plain quotes; an unknown field is named in the path
 /// (`sink.secert: unknown field; did you mean "secret"? ...`).
 pub(crate) fn problem(e: &figment::Error) -> String {
+    problem_with(e, &[])
+}
+
+/// [`problem`], where an unknown field at the entry's top level may also be one of `also_expected`.
+fn problem_with(e: &figment::Error, also_expected: &[&str]) -> String {
     let mut path = e.path.clone();
     let msg = match &e.kind {
         figment::error::Kind::UnknownField(field, expected) => {
+            let top = path.is_empty() || path.as_slice() == [field.clone()];
             if path.last() != Some(field) {
                 path.push(field.clone());
             }
-            unknown_key("field", field, expected)
+            let mut all: Vec<&str> = if top { also_expected.to_vec() } else { Vec::new() };
+            all.extend(expected.iter().copied());
+            unknown_key("field", field, &all)
         }
         kind => kind
             .to_string()

@@ -20,9 +20,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tributary_core::{SourceContext, SourceReport, Store, StoreError};
+use tributary_core::{Log, SourceContext, SourceReport, Store, StoreError};
 use tributary_plugin::ServiceContext;
-use tributary_sources::{BuiltSource, Services, SourceConfig, http::HttpSource};
+use tributary_sources::{BuiltSource, Services, SourceSpec, http::HttpSource};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +76,11 @@ pub struct Node {
 /// One configured source.
 pub struct SourceHandle {
     /// Its config.
-    pub config: SourceConfig,
+    pub config: SourceSpec,
     /// Live counters.
     pub status: Arc<SourceStatus>,
-    /// The store as this source writes to it (counted).
-    pub store: Arc<dyn Store>,
+    /// The log as this source writes to it (counted).
+    pub store: Arc<dyn Log>,
     /// For push sources, the endpoint the API serves.
     pub push: Option<HttpSource>,
     /// What the source reports about its parts (problems for `/health`, details for `/v1/sources`).
@@ -111,7 +111,7 @@ impl Node {
         for sc in &config.sources {
             crate::metrics::source_registered(sc.name());
             let status = Arc::new(SourceStatus::default());
-            let observed: Arc<dyn Store> = Arc::new(ObservedStore::new(store.clone(), sc.name(), status.clone()));
+            let observed: Arc<dyn Log> = Arc::new(ObservedStore::new(store.clone(), sc.name(), status.clone()));
             status.running.store(true, Relaxed);
             status.started_at.store(tributary_core::Timestamp::now().0, Relaxed);
             let report = SourceReport::default();

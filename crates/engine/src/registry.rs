@@ -14,14 +14,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tributary_core::catalog::{Catalog, Entry, Expect, RecordKind};
 use tributary_core::store::DeliveryUpdate;
 use tributary_core::{
-    AttemptReport, Delivery, EventId, FilterConfig, NewEvent, Seq, Sink, Store, StoreError, StoredEvent, Timestamp,
+    AttemptReport, Delivery, EventId, FilterConfig, NewEvent, Seq, Sink, StoreError, StoredEvent, Timestamp,
 };
 use tributary_sinks::{SinkContext, generate_secret};
-
-const API_PREFIX: &str = "api-subscription/";
-const DELETED_PREFIX: &str = "deleted-subscription/";
 
 /// Where a subscription was defined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -164,13 +162,24 @@ impl SubscriptionHandle {
 }
 
 /// API-created subscriptions kept in the store; a record that does not parse is reported, not fatal.
-pub(crate) async fn load_api_subscriptions(store: &dyn Store) -> Result<Vec<Loaded>, StoreError> {
+pub(crate) async fn load_api_subscriptions(store: &dyn Catalog) -> Result<Vec<Loaded>, StoreError> {
     let mut out = Vec::new();
-    for (key, json) in store.meta_prefix(API_PREFIX).await? {
-        if json.is_empty() {
-            continue; // deleted
-        }
-        let name = key.strip_prefix(API_PREFIX).unwrap_or(&key).to_owned();
+    for entry in store.records(RecordKind::Subscription, "").await? {
+        let (name, json) = match entry {
+            Entry::Ok { name, record } => (name, record.value),
+            Entry::Broken { name, error } => {
+                out.push(Loaded::Broken(BrokenSubscription {
+                    tenant: name.split_once(':').map(|(t, _)| t.to_owned()),
+                    problem: format!(
+                        "its stored record cannot be read back ({error}); replace it with PUT /v1/subscriptions/{{name}} or delete it"
+                    ),
+                    name,
+                    origin: Origin::Api,
+                    record: None,
+                }));
+                continue;
+            }
+        };
         let record: Option<serde_json::Value> = serde_json::from_str(&json).ok();
         match serde_json::from_str::<SubscriptionConfig>(&json) {
             Ok(c) => out.push(Loaded::Ok(Box::new(c))),
@@ -193,13 +202,18 @@ pub(crate) async fn load_api_subscriptions(store: &dyn Store) -> Result<Vec<Load
 }
 
 /// The generated signing secret of a subscription whose sink config names none: made once, kept in the store.
-pub(crate) async fn resolve_secret(store: &dyn Store, subscription: &str) -> Result<String, StoreError> {
-    let key = format!("subscription/{subscription}/secret");
-    if let Some(s) = store.get_meta(&key).await? {
-        return Ok(s);
+pub(crate) async fn resolve_secret(store: &dyn Catalog, subscription: &str) -> Result<String, StoreError> {
+    if let Some(s) = store.record(RecordKind::SinkSecret, subscription).await? {
+        return Ok(s.value);
     }
     let secret = generate_secret();
-    store.put_meta(&key, &secret).await?;
+    let set = store.compare_and_set(RecordKind::SinkSecret, subscription, Expect::Absent, Some(&secret));
+    if set.await?.is_err() {
+        // Another start made it first: that one is the secret.
+        if let Some(s) = store.record(RecordKind::SinkSecret, subscription).await? {
+            return Ok(s.value);
+        }
+    }
     tracing::info!(
         subscription,
         "generated a webhook signing secret; read it with GET /v1/subscriptions/{subscription}/secret"
@@ -407,9 +421,46 @@ impl Node {
         }
     }
 
-    async fn persist(&self, sub: &SubscriptionConfig) -> Result<(), StoreError> {
+    /// Keeps a new subscription: refused if a record of that name exists (on any node sharing the store).
+    async fn persist_new(&self, sub: &SubscriptionConfig) -> Result<(), ManageError> {
         let json = serde_json::to_string(sub).expect("subscription configs serialize");
-        self.store.put_meta(&format!("{API_PREFIX}{}", sub.name), &json).await
+        let set = (self.store).compare_and_set(RecordKind::Subscription, &sub.name, Expect::Absent, Some(&json));
+        match set.await? {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ManageError::Conflict(sub.display_name().to_owned())),
+        }
+    }
+
+    /// Replaces a kept subscription's record (a PUT: whatever version is there, unless it was deleted
+    /// meanwhile).
+    async fn persist_update(&self, sub: &SubscriptionConfig) -> Result<(), ManageError> {
+        let json = serde_json::to_string(sub).expect("subscription configs serialize");
+        loop {
+            let expect = match self.store.record(RecordKind::Subscription, &sub.name).await? {
+                Some(r) => Expect::Version(r.version),
+                None => Expect::Absent,
+            };
+            let set = (self.store).compare_and_set(RecordKind::Subscription, &sub.name, expect, Some(&json));
+            if set.await?.is_ok() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Forgets a kept subscription and marks its name as used by a deleted one.
+    async fn persist_delete(&self, name: &str) -> Result<(), StoreError> {
+        let at = Timestamp::now().to_rfc3339();
+        let mark = (self.store).compare_and_set(RecordKind::DeletedSubscription, name, Expect::Any, Some(&at));
+        let _ = mark.await?;
+        while let Some(r) = self.store.record(RecordKind::Subscription, name).await? {
+            let gone = self
+                .store
+                .compare_and_set(RecordKind::Subscription, name, Expect::Version(r.version), None);
+            if gone.await?.is_ok() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Creates and starts a subscription (kept across restarts). A webhook without a secret gets one.
@@ -442,19 +493,14 @@ impl Node {
         }
         // A deleted subscription's history (cursor, attempts, dead letters) stays under its name: a new
         // subscription may not inherit it.
-        if self
-            .store
-            .get_meta(&format!("{DELETED_PREFIX}{}", sub.name))
-            .await?
-            .is_some()
-        {
+        if (self.store.record(RecordKind::DeletedSubscription, &sub.name).await?).is_some() {
             return Err(ManageError::Conflict(format!(
                 "{} (used by a deleted subscription; choose another name)",
                 sub.display_name()
             )));
         }
         sub.sink.ensure_secret();
-        self.persist(&sub).await?;
+        self.persist_new(&sub).await?;
         Ok(self.launch(sub, Origin::Api).await?)
     }
 
@@ -485,7 +531,7 @@ impl Node {
             // Fixing a subscription that could not start: keep the secrets of its record if it has any.
             self.check(&sub)?;
             sub.sink.keep_secret_of_record(broken.record.as_ref());
-            self.persist(&sub).await?;
+            self.persist_update(&sub).await?;
             return Ok(self.launch(sub, Origin::Api).await?);
         }
         let old = self.api_owned(name)?;
@@ -494,7 +540,7 @@ impl Node {
             self.check_tenant(&sub).await?;
         }
         sub.sink.keep_secrets_of(&old.config.sink);
-        self.persist(&sub).await?;
+        self.persist_update(&sub).await?;
         old.stop().await;
         Ok(self.launch_with(sub, Origin::Api, old.status.clone()).await?)
     }
@@ -511,18 +557,12 @@ impl Node {
     pub async fn delete_subscription(&self, name: &str) -> Result<(), ManageError> {
         let _one_at_a_time = self.manage.lock().await;
         if self.broken_api(name)?.is_some() {
-            self.store
-                .put_meta(&format!("{DELETED_PREFIX}{name}"), &Timestamp::now().to_rfc3339())
-                .await?;
-            self.store.put_meta(&format!("{API_PREFIX}{name}"), "").await?;
+            self.persist_delete(name).await?;
             self.broken.write().expect("broken lock").remove(name);
             return Ok(());
         }
         let old = self.api_owned(name)?;
-        self.store
-            .put_meta(&format!("{DELETED_PREFIX}{name}"), &Timestamp::now().to_rfc3339())
-            .await?;
-        self.store.put_meta(&format!("{API_PREFIX}{name}"), "").await?;
+        self.persist_delete(name).await?;
         old.stop().await;
         self.subscriptions.write().expect("subscriptions lock").remove(name);
         Ok(())
@@ -539,7 +579,7 @@ impl Node {
             .sink
             .rotate_secret(now, expires_at)
             .ok_or_else(|| ManageError::NoSecret(sub.sink.type_name()))?;
-        self.persist(&sub).await?;
+        self.persist_update(&sub).await?;
         old.stop().await;
         self.launch_with(sub, Origin::Api, old.status.clone()).await?;
         Ok((secret, expires_at))

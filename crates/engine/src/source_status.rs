@@ -11,10 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 use tokio::sync::watch;
-use tributary_core::store::{
-    AppendBatch, AppendItem, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, SubscriptionState,
-};
-use tributary_core::{EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent, Timestamp};
+use tributary_core::store::{AppendBatch, AppendItem, AppendOutcome, Checkpoint};
+use tributary_core::{EventId, Log, Observation, Reject, Seq, StoreError, StoredEvent, Timestamp};
 
 /// Counters of one source.
 #[derive(Debug, Default)]
@@ -111,16 +109,17 @@ impl SourceStatus {
     }
 }
 
-/// The store as one source sees it: appends are counted and measured, everything else passes through.
+/// The log as one source sees it: appends are counted and measured, everything else passes through. A
+/// source gets the [`Log`] only, never the delivery state or the catalog.
 pub struct ObservedStore {
-    inner: Arc<dyn Store>,
+    inner: Arc<dyn Log>,
     source: String,
     status: Arc<SourceStatus>,
 }
 
 impl ObservedStore {
     /// Wraps `inner` for `source`.
-    pub fn new(inner: Arc<dyn Store>, source: &str, status: Arc<SourceStatus>) -> Self {
+    pub fn new(inner: Arc<dyn Log>, source: &str, status: Arc<SourceStatus>) -> Self {
         Self {
             inner,
             source: source.to_owned(),
@@ -130,8 +129,21 @@ impl ObservedStore {
 }
 
 #[async_trait]
-impl Store for ObservedStore {
+impl Log for ObservedStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        if batch.source != self.source {
+            // A source writes its own events only: a bug in one cannot put events into another's log.
+            let refused = format!(
+                "source {:?} tried to append events of source {:?}; a source appends only its own",
+                self.source, batch.source
+            );
+            self.status.errors.fetch_add(1, Relaxed);
+            metrics::source_error(&self.source, "store");
+            return Err(StoreError::Backend {
+                op: "append",
+                source: refused.into(),
+            });
+        }
         let rejected = batch.rejects.len();
         let occurred: Vec<Option<i64>> = batch.events.iter().map(|e| e.occurred_at.map(|t| t.0)).collect();
         let started = Instant::now();
@@ -176,26 +188,6 @@ impl Store for ObservedStore {
     }
     fn watch_seq(&self) -> watch::Receiver<Seq> {
         self.inner.watch_seq()
-    }
-    async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError> {
-        self.inner.subscription_state(subscription).await
-    }
-    async fn commit_delivery(&self, subscription: &str, update: DeliveryUpdate) -> Result<(), StoreError> {
-        self.inner.commit_delivery(subscription, update).await
-    }
-    async fn attempts(&self, subscription: &str, seq: Seq) -> Result<Vec<AttemptRecord>, StoreError> {
-        self.inner.attempts(subscription, seq).await
-    }
-    async fn attempts_from(
-        &self,
-        subscription: &str,
-        from: Seq,
-        limit: usize,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
-        self.inner.attempts_from(subscription, from, limit).await
-    }
-    async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        self.inner.dead_letters(subscription, from, limit).await
     }
     async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.get_meta(key).await

@@ -1,7 +1,8 @@
-//! Tenants and their API keys, kept in the store's meta entries.
+//! Tenants and their API keys, kept in the store's [`Catalog`] and changed by compare-and-set.
 //!
-//! - `tenant/{name}` → the tenant (JSON).
-//! - `api-key/{id}` → the key record: its tenant, the sha256 of the whole key, created and revoked times.
+//! - [`RecordKind::Tenant`] `{name}` → the tenant (JSON).
+//! - [`RecordKind::ApiKey`] `{id}` → the key record: its tenant, the sha256 of the whole key, created and
+//!   revoked times.
 //!
 //! A key is `trb_{id}_{secret}`: `id` is 12 hex characters that locate the record, `secret` 32 random bytes
 //! in hex. Only the hash is stored; the key itself is shown once, when created. Verification compares
@@ -10,7 +11,8 @@
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tributary_core::{Store, StoreError, Timestamp};
+use tributary_core::catalog::{Catalog, Entry, Expect, RecordKind};
+use tributary_core::{StoreError, Timestamp};
 
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,14 +71,33 @@ fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Tenant operations over a store.
+/// Tenant operations over a store's catalog.
 pub struct Tenants<'a> {
-    store: &'a dyn Store,
+    store: &'a dyn Catalog,
+}
+
+/// The records of a listing that parse as `T` (one that does not is logged and left out).
+fn parsed<T: serde::de::DeserializeOwned>(kind: RecordKind, entries: Vec<Entry>) -> Vec<T> {
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (name, error) = match entry {
+            Entry::Ok { name, record } => match serde_json::from_str(&record.value) {
+                Ok(v) => {
+                    out.push(v);
+                    continue;
+                }
+                Err(e) => (name, e.to_string()),
+            },
+            Entry::Broken { name, error } => (name, error),
+        };
+        tracing::warn!(kind = kind.as_str(), %name, %error, "a stored record cannot be read; it is left out");
+    }
+    out
 }
 
 impl<'a> Tenants<'a> {
     /// Over this store.
-    pub fn new(store: &'a dyn Store) -> Self {
+    pub fn new(store: &'a dyn Catalog) -> Self {
         Self { store }
     }
 
@@ -85,20 +106,19 @@ impl<'a> Tenants<'a> {
         if !valid_name(name) {
             return Err(TenantError::InvalidName(name.to_owned()));
         }
-        if self.get(name).await?.is_some() {
-            return Err(TenantError::Exists(name.to_owned()));
-        }
         let t = Tenant {
             name: name.to_owned(),
             created_at: Timestamp::now(),
         };
-        self.store
-            .put_meta(
-                &format!("tenant/{name}"),
-                &serde_json::to_string(&t).expect("serializes"),
-            )
-            .await?;
-        Ok(t)
+        let json = serde_json::to_string(&t).expect("serializes");
+        match self
+            .store
+            .compare_and_set(RecordKind::Tenant, name, Expect::Absent, Some(&json))
+            .await?
+        {
+            Ok(_) => Ok(t),
+            Err(_) => Err(TenantError::Exists(name.to_owned())),
+        }
     }
 
     /// One tenant.
@@ -106,19 +126,14 @@ impl<'a> Tenants<'a> {
         if !valid_name(name) {
             return Ok(None);
         }
-        let raw = self.store.get_meta(&format!("tenant/{name}")).await?;
-        Ok(raw
-            .filter(|r| !r.is_empty())
-            .and_then(|r| serde_json::from_str(&r).ok()))
+        let raw = self.store.record(RecordKind::Tenant, name).await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r.value).ok()))
     }
 
     /// Every tenant, by name.
     pub async fn list(&self) -> Result<Vec<Tenant>, TenantError> {
-        let entries = self.store.meta_prefix("tenant/").await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_str(&v).ok())
-            .collect())
+        let entries = self.store.records(RecordKind::Tenant, "").await?;
+        Ok(parsed(RecordKind::Tenant, entries))
     }
 
     /// Creates a key for a tenant: the record and the key itself (shown once).
@@ -126,32 +141,36 @@ impl<'a> Tenants<'a> {
         if self.get(tenant).await?.is_none() {
             return Err(TenantError::NoTenant(tenant.to_owned()));
         }
-        let mut id = [0u8; 6];
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut id);
-        rand::rng().fill_bytes(&mut secret);
-        let id = hex::encode(id);
-        let key = format!("trb_{id}_{}", hex::encode(secret));
-        let record = ApiKey {
-            id: id.clone(),
-            tenant: tenant.to_owned(),
-            hash: hash(&key),
-            created_at: Timestamp::now(),
-            revoked_at: None,
-        };
-        self.store
-            .put_meta(
-                &format!("api-key/{id}"),
-                &serde_json::to_string(&record).expect("serializes"),
-            )
-            .await?;
-        Ok((
-            ApiKey {
-                hash: String::new(),
-                ..record
-            },
-            key,
-        ))
+        // A key id is 48 random bits: a collision with an existing key is possible in principle, and
+        // the compare-and-set makes it a retry with another id, never an overwrite.
+        loop {
+            let mut id = [0u8; 6];
+            let mut secret = [0u8; 32];
+            rand::rng().fill_bytes(&mut id);
+            rand::rng().fill_bytes(&mut secret);
+            let id = hex::encode(id);
+            let key = format!("trb_{id}_{}", hex::encode(secret));
+            let record = ApiKey {
+                id: id.clone(),
+                tenant: tenant.to_owned(),
+                hash: hash(&key),
+                created_at: Timestamp::now(),
+                revoked_at: None,
+            };
+            let json = serde_json::to_string(&record).expect("serializes");
+            if self
+                .store
+                .compare_and_set(RecordKind::ApiKey, &id, Expect::Absent, Some(&json))
+                .await?
+                .is_ok()
+            {
+                let shown = ApiKey {
+                    hash: String::new(),
+                    ..record
+                };
+                return Ok((shown, key));
+            }
+        }
     }
 
     /// A tenant's keys (without hashes).
@@ -159,10 +178,9 @@ impl<'a> Tenants<'a> {
         if self.get(tenant).await?.is_none() {
             return Err(TenantError::NoTenant(tenant.to_owned()));
         }
-        let entries = self.store.meta_prefix("api-key/").await?;
-        Ok(entries
+        let entries = self.store.records(RecordKind::ApiKey, "").await?;
+        Ok(parsed::<ApiKey>(RecordKind::ApiKey, entries)
             .into_iter()
-            .filter_map(|(_, v)| serde_json::from_str::<ApiKey>(&v).ok())
             .filter(|k| k.tenant == tenant)
             .map(|k| ApiKey {
                 hash: String::new(),
@@ -173,22 +191,28 @@ impl<'a> Tenants<'a> {
 
     /// Revokes a key: it stops working at once.
     pub async fn revoke_key(&self, tenant: &str, id: &str) -> Result<ApiKey, TenantError> {
-        let key = format!("api-key/{id}");
-        let raw = self.store.get_meta(&key).await?.filter(|r| !r.is_empty());
-        let mut record: ApiKey = raw
-            .and_then(|r| serde_json::from_str(&r).ok())
-            .filter(|k: &ApiKey| k.tenant == tenant)
-            .ok_or_else(|| TenantError::NoKey(id.to_owned()))?;
-        if record.revoked_at.is_none() {
-            record.revoked_at = Some(Timestamp::now());
-            self.store
-                .put_meta(&key, &serde_json::to_string(&record).expect("serializes"))
-                .await?;
+        // Read, change, compare-and-set; a concurrent change of the record means reading it again.
+        loop {
+            let raw = self.store.record(RecordKind::ApiKey, id).await?;
+            let (version, mut record) = raw
+                .and_then(|r| Some((r.version, serde_json::from_str::<ApiKey>(&r.value).ok()?)))
+                .filter(|(_, k)| k.tenant == tenant)
+                .ok_or_else(|| TenantError::NoKey(id.to_owned()))?;
+            if record.revoked_at.is_none() {
+                record.revoked_at = Some(Timestamp::now());
+                let json = serde_json::to_string(&record).expect("serializes");
+                let set = self
+                    .store
+                    .compare_and_set(RecordKind::ApiKey, id, Expect::Version(version), Some(&json));
+                if set.await?.is_err() {
+                    continue;
+                }
+            }
+            return Ok(ApiKey {
+                hash: String::new(),
+                ..record
+            });
         }
-        Ok(ApiKey {
-            hash: String::new(),
-            ..record
-        })
     }
 
     /// The tenant a bearer key acts as, if it is a valid, unrevoked tenant key.
@@ -199,12 +223,8 @@ impl<'a> Tenants<'a> {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let raw = self
-            .store
-            .get_meta(&format!("api-key/{id}"))
-            .await?
-            .filter(|r| !r.is_empty());
-        let Some(record) = raw.and_then(|r| serde_json::from_str::<ApiKey>(&r).ok()) else {
+        let raw = self.store.record(RecordKind::ApiKey, id).await?;
+        let Some(record) = raw.and_then(|r| serde_json::from_str::<ApiKey>(&r.value).ok()) else {
             return Ok(None);
         };
         let given = hash(key);

@@ -11,9 +11,9 @@
 //!   retractions.
 //!
 //! Every source type is registered once, one line of `source_types!` in this file, which makes the
-//! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (the types with the
-//! common fields use `common_source_fields!`). A source type with state of its own for the whole node
-//! (the Lightning graph) adds a field to [`Services`], started by [`Services::start`] and served by
+//! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (`type_impl!`). The
+//! fields every source has are parsed once, into [`SourceSpec`]. A source type with state of its own for
+//! the whole node (the Lightning graph) adds a field to [`Services`], started by [`Services::start`] and served by
 //! [`Services::routes`]; the engine and the API only hold and mount them.
 
 #[cfg(feature = "evm")]
@@ -31,20 +31,16 @@ use tributary_core::Source;
 use tributary_plugin::{OpenApiRouter, ServiceContext};
 
 /// What every source type's config provides; [`SourceConfig`] dispatches to it, so a new source
-/// implements this for its config and adds one line to `source_types!` (below).
+/// implements this for its config and adds one line to `source_types!` (below). The fields every source
+/// has (`name`, `tenants`, `stall_after_ms`) are not the type's: they are parsed once, into
+/// [`SourceSpec`].
 pub trait SourceType {
     /// The `type` as written in config (`file`).
     fn type_name(&self) -> &'static str;
-    /// The source's unique name.
-    fn name(&self) -> &str;
-    /// Tenants that may read this source's events (`*` = all).
-    fn tenants(&self) -> &[String];
-    /// `stall_after_ms`: after how long without progress the source counts as stalled.
-    fn stall_after_ms(&self) -> Option<u64>;
     /// Every problem of the type's own fields, each with its path relative to the source.
     fn problems(&self) -> Vec<(String, String)>;
-    /// The running component.
-    fn build(&self) -> BuiltSource;
+    /// The running component of the source named `name`.
+    fn build(&self, name: &str) -> BuiltSource;
 }
 
 /// The registry: one line per source type (its `type`, variant, config and cargo feature) makes the
@@ -87,20 +83,11 @@ impl<T: SourceType> SourceType for Box<T> {
     fn type_name(&self) -> &'static str {
         (**self).type_name()
     }
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn tenants(&self) -> &[String] {
-        (**self).tenants()
-    }
-    fn stall_after_ms(&self) -> Option<u64> {
-        (**self).stall_after_ms()
-    }
     fn problems(&self) -> Vec<(String, String)> {
         (**self).problems()
     }
-    fn build(&self) -> BuiltSource {
-        (**self).build()
+    fn build(&self, name: &str) -> BuiltSource {
+        (**self).build(name)
     }
 }
 
@@ -112,38 +99,81 @@ pub enum BuiltSource {
     Push(http::HttpSource),
 }
 
-impl SourceConfig {
+/// `[[sources]]`: the fields every source has, parsed once, and its type's own config (`type` and the
+/// type's keys). The config loader parses the two parts separately (so a type's unknown-field check
+/// stays exact); the derived `Deserialize` reads the same shape in one go.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceSpec {
+    /// The source's unique name (letters, digits, `-`, `_`).
+    pub name: String,
+    /// Tenants that may read this source's events (`["*"]` for every tenant). Default: none (admin only).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Report the source as stalled in `/health` when it stores nothing for this long (ms). Default: never.
+    #[serde(default)]
+    pub stall_after_ms: Option<u64>,
+    /// The type and its own keys.
+    #[serde(flatten)]
+    pub kind: SourceConfig,
+}
+
+/// The fields of [`SourceSpec`] every source has, as written in config.
+pub const COMMON_FIELDS: [&str; 3] = ["name", "tenants", "stall_after_ms"];
+
+/// The common fields alone (what the config loader parses before the type's own keys).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommonFields {
+    /// See [`SourceSpec::name`].
+    pub name: String,
+    /// See [`SourceSpec::tenants`].
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// See [`SourceSpec::stall_after_ms`].
+    #[serde(default)]
+    pub stall_after_ms: Option<u64>,
+}
+
+impl SourceSpec {
+    /// The common fields and the type's config, put together.
+    pub fn new(common: CommonFields, kind: SourceConfig) -> Self {
+        Self {
+            name: common.name,
+            tenants: common.tenants,
+            stall_after_ms: common.stall_after_ms,
+            kind,
+        }
+    }
+
     /// The source's unique name.
     pub fn name(&self) -> &str {
-        self.source_type().name()
+        &self.name
     }
 
     /// Tenants that may read this source's events (`*` = all).
     pub fn tenants(&self) -> &[String] {
-        self.source_type().tenants()
+        &self.tenants
     }
 
     /// Whether `tenant` may read this source's events.
     pub fn shared_with(&self, tenant: &str) -> bool {
-        self.tenants().iter().any(|t| t == "*" || t == tenant)
+        self.tenants.iter().any(|t| t == "*" || t == tenant)
     }
 
     /// After how long without progress the source counts as stalled.
     pub fn stall_after(&self) -> Option<std::time::Duration> {
-        self.source_type()
-            .stall_after_ms()
-            .map(std::time::Duration::from_millis)
+        self.stall_after_ms.map(std::time::Duration::from_millis)
     }
 
     /// The `type` tag as written in the config.
     pub fn type_name(&self) -> &'static str {
-        self.source_type().type_name()
+        self.kind.source_type().type_name()
     }
 
     /// Checks the config, returning every problem with a path relative to the source.
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
-        let name = self.name();
+        let name = &self.name;
         if name.is_empty()
             || !name
                 .bytes()
@@ -154,37 +184,28 @@ impl SourceConfig {
                 format!("expected letters, digits, '-' or '_', got {name:?}"),
             ));
         }
-        errors.extend(self.source_type().problems());
+        errors.extend(self.kind.source_type().problems());
         errors
     }
 
     /// Builds the running component.
     pub fn build(&self) -> BuiltSource {
-        self.source_type().build()
+        self.kind.source_type().build(&self.name)
     }
 }
 
-/// Implements [`SourceType`] for a config struct with the common fields `name`, `tenants` and
-/// `stall_after_ms`, an inherent `validate(&self) -> Vec<(String, String)>` and a builder.
-macro_rules! common_source_fields {
-    ($config:ty, $name:literal, |$c:ident| $build:expr) => {
+/// Implements [`SourceType`] for a config struct with an inherent `validate(&self) -> Vec<(String,
+/// String)>` and a builder given the source's name.
+macro_rules! type_impl {
+    ($config:ty, $name:literal, |$c:ident, $n:ident| $build:expr) => {
         impl $crate::SourceType for $config {
             fn type_name(&self) -> &'static str {
                 $name
             }
-            fn name(&self) -> &str {
-                &self.name
-            }
-            fn tenants(&self) -> &[String] {
-                &self.tenants
-            }
-            fn stall_after_ms(&self) -> Option<u64> {
-                self.stall_after_ms
-            }
             fn problems(&self) -> Vec<(String, String)> {
                 self.validate()
             }
-            fn build(&self) -> $crate::BuiltSource {
+            fn build(&self, $n: &str) -> $crate::BuiltSource {
                 let $c = self;
                 $build
             }
@@ -192,24 +213,26 @@ macro_rules! common_source_fields {
     };
 }
 
-common_source_fields!(http::HttpSourceConfig, "http", |c| BuiltSource::Push(
-    http::HttpSource::new(c.clone())
+type_impl!(http::HttpSourceConfig, "http", |c, name| BuiltSource::Push(
+    http::HttpSource::new(name, c.clone())
 ));
-common_source_fields!(file::FileSourceConfig, "file", |c| BuiltSource::Task(Box::new(
+type_impl!(file::FileSourceConfig, "file", |c, _name| BuiltSource::Task(Box::new(
     file::FileSource::new(c.clone())
 )));
 #[cfg(feature = "postgres-source")]
-common_source_fields!(postgres::PostgresSourceConfig, "postgres", |c| BuiltSource::Task(
-    Box::new(postgres::PostgresSource::new(c.clone()))
-));
+type_impl!(
+    postgres::PostgresSourceConfig,
+    "postgres",
+    |c, _name| BuiltSource::Task(Box::new(postgres::PostgresSource::new(c.clone())))
+);
 #[cfg(feature = "evm")]
-common_source_fields!(evm::EvmSourceConfig, "evm", |c| BuiltSource::Task(Box::new(
+type_impl!(evm::EvmSourceConfig, "evm", |c, _name| BuiltSource::Task(Box::new(
     evm::EvmSource::new(c.clone())
 )));
 #[cfg(feature = "lightning")]
-common_source_fields!(lightning::LightningSourceConfig, "lightning", |c| BuiltSource::Task(
-    Box::new(lightning::LightningSource::new(c.clone()))
-));
+type_impl!(lightning::LightningSourceConfig, "lightning", |c, _name| {
+    BuiltSource::Task(Box::new(lightning::LightningSource::new(c.clone())))
+});
 
 /// The background services of the configured sources, one per source type that has one, and the HTTP
 /// routes they contribute (`/v1/<type>/…`).
@@ -222,16 +245,16 @@ pub struct Services {
 
 impl Services {
     /// Starts the services the configured `sources` need.
-    pub fn start(sources: &[SourceConfig], cx: &ServiceContext) -> Self {
+    pub fn start(sources: &[SourceSpec], cx: &ServiceContext) -> Self {
         #[cfg(not(feature = "lightning"))]
         let _ = (sources, cx);
         Self {
             #[cfg(feature = "lightning")]
             lightning: {
                 let configs: std::collections::BTreeMap<String, lightning::routes::ImportSettings> = (sources.iter())
-                    .filter_map(|s| match s {
+                    .filter_map(|s| match &s.kind {
                         SourceConfig::Lightning(c) => Some((
-                            c.name.clone(),
+                            s.name.clone(),
                             lightning::routes::ImportSettings {
                                 network: c.network,
                                 max_waiting: c.max_waiting_updates,
@@ -241,7 +264,7 @@ impl Services {
                     })
                     .collect();
                 let names: Vec<String> = (sources.iter())
-                    .filter(|s| matches!(s, SourceConfig::Lightning(_)))
+                    .filter(|s| matches!(s.kind, SourceConfig::Lightning(_)))
                     .map(|s| s.name().to_owned())
                     .collect();
                 lightning::routes::Lightning {

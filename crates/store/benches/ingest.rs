@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 use tributary_core::store::AppendBatch;
-use tributary_core::{EventId, NewEvent, Store, Timestamp};
+use tributary_core::{EventId, Log, NewEvent, Timestamp};
 use tributary_store::FjallStore;
 
 const BATCH: u64 = 1_000;

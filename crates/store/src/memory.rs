@@ -1,4 +1,4 @@
-//! [`MemoryStore`]: the [`Store`] semantics over plain maps behind one mutex.
+//! [`MemoryStore`]: the [`Store`](tributary_core::Store) semantics over plain maps behind one mutex.
 //!
 //! Nothing survives the process. It is the reference the embedded backend is tested against and a
 //! fast store for other crates' tests; [`MemoryStore::poison`] lets them exercise the fail-stop path.
@@ -10,11 +10,12 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
+use tributary_core::catalog::{Catalog, Conflict, Entry, Expect, RecordKind, Version, Versioned, expected};
 use tributary_core::store::{
     AppendBatch, AppendItem, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, Pending,
     SubscriptionState,
 };
-use tributary_core::{EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent, Timestamp};
+use tributary_core::{DeliveryState, EventId, Log, Observation, Reject, Seq, StoreError, StoredEvent, Timestamp};
 
 /// An in-memory store.
 pub struct MemoryStore {
@@ -33,6 +34,8 @@ struct State {
     rejects: HashMap<String, VecDeque<Reject>>,
     subscriptions: HashMap<String, Subscription>,
     meta: HashMap<String, String>,
+    /// (kind, name) -> (version, value; `None` for a tombstone).
+    catalog: BTreeMap<(RecordKind, String), (Version, Option<String>)>,
     poison: Option<String>,
 }
 
@@ -84,7 +87,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl Log for MemoryStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         let mut st = self.writable()?;
         let now = Timestamp::now();
@@ -207,6 +210,34 @@ impl Store for MemoryStore {
         self.seq_tx.subscribe()
     }
 
+    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out: Vec<(String, String)> = self
+            .lock()
+            .meta
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+
+    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.writable()?.meta.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.lock().poison.clone()
+    }
+}
+
+#[async_trait]
+impl DeliveryState for MemoryStore {
     async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError> {
         let st = self.lock();
         Ok(match st.subscriptions.get(subscription) {
@@ -276,18 +307,6 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut out: Vec<(String, String)> = self
-            .lock()
-            .meta
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        out.sort_unstable();
-        Ok(out)
-    }
-
     async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let st = self.lock();
         let Some(sub) = st.subscriptions.get(subscription) else {
@@ -295,17 +314,62 @@ impl Store for MemoryStore {
         };
         Ok(sub.dead.range(from..).take(limit).map(|(_, d)| d.clone()).collect())
     }
+}
 
-    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.lock().meta.get(key).cloned())
+#[async_trait]
+impl Catalog for MemoryStore {
+    async fn record(&self, kind: RecordKind, name: &str) -> Result<Option<Versioned>, StoreError> {
+        let st = self.lock();
+        Ok(match st.catalog.get(&(kind, name.to_owned())) {
+            Some((version, Some(value))) => Some(Versioned {
+                version: *version,
+                value: value.clone(),
+            }),
+            _ => None,
+        })
     }
 
-    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.writable()?.meta.insert(key.to_owned(), value.to_owned());
-        Ok(())
+    async fn records(&self, kind: RecordKind, prefix: &str) -> Result<Vec<Entry>, StoreError> {
+        let st = self.lock();
+        let from = (kind, prefix.to_owned());
+        Ok(st
+            .catalog
+            .range(from..)
+            .take_while(|((k, name), _)| *k == kind && name.starts_with(prefix))
+            .filter_map(|((_, name), (version, value))| {
+                value.as_ref().map(|value| Entry::Ok {
+                    name: name.clone(),
+                    record: Versioned {
+                        version: *version,
+                        value: value.clone(),
+                    },
+                })
+            })
+            .collect())
     }
 
-    fn poisoned(&self) -> Option<String> {
-        self.lock().poison.clone()
+    async fn compare_and_set(
+        &self,
+        kind: RecordKind,
+        name: &str,
+        expect: Expect,
+        value: Option<&str>,
+    ) -> Result<Result<Version, Conflict>, StoreError> {
+        let mut st = self.writable()?;
+        let key = (kind, name.to_owned());
+        let (version, live) = match st.catalog.get(&key) {
+            Some((v, value)) => (*v, value.is_some()),
+            None => (0, false),
+        };
+        let current = live.then_some(version);
+        if !expected(expect, current) || (value.is_none() && current.is_none()) {
+            return Ok(Err(Conflict {
+                kind: kind.as_str(),
+                name: name.to_owned(),
+                current,
+            }));
+        }
+        st.catalog.insert(key, (version + 1, value.map(str::to_owned)));
+        Ok(Ok(version + 1))
     }
 }

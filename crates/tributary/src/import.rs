@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tributary_core::Store;
+use tributary_core::Log;
 use tributary_engine::Config;
 use tributary_sources::SourceConfig;
 use tributary_sources::lightning::import::{ImportOptions, ImportSummary, import};
@@ -21,9 +21,9 @@ pub fn lightning_source<'a>(
     config: &'a Config,
     name: &str,
 ) -> anyhow::Result<&'a tributary_sources::lightning::LightningSourceConfig> {
-    match config.sources.iter().find(|s| s.name() == name) {
-        Some(SourceConfig::Lightning(c)) => Ok(c),
-        Some(other) => bail!(
+    match config.sources.iter().find(|s| s.name() == name).map(|s| (s, &s.kind)) {
+        Some((_, SourceConfig::Lightning(c))) => Ok(c),
+        Some((other, _)) => bail!(
             "source {name:?} is of type {:?}; tributary import needs a source of type \"lightning\"",
             other.type_name()
         ),
@@ -32,7 +32,7 @@ pub fn lightning_source<'a>(
 }
 
 /// Opens the config's store for an import, explaining a lock held by a running node.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Log>> {
     if config.node.store == tributary_engine::config::StoreKind::Memory {
         bail!("[node] store = \"memory\": an import would be lost; use the embedded store");
     }
@@ -50,6 +50,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             anyhow::Error::from(e)
         }
     })
+    .map(|store| store as Arc<dyn Log>)
 }
 
 /// The URL a client on this machine reaches a node listening on `listen` at (`http://HOST:PORT` when

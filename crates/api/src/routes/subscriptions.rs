@@ -358,7 +358,7 @@ pub async fn subscription_secret(
     };
     let secret = match current {
         Some(s) => Some(s.to_owned()),
-        None => node.store.get_meta(&format!("subscription/{name}/secret")).await?,
+        None => (node.store.record(tributary_core::RecordKind::SinkSecret, &name).await?).map(|r| r.value),
     };
     let previous = previous
         .iter()

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tributary_core::store::{AppendBatch, Checkpoint};
-use tributary_core::{NewEvent, Reject, SourceError, Store, Timestamp};
+use tributary_core::{NewEvent, Reject, SourceError, Timestamp};
 
 /// Blocks of the window read per round (one batch of headers, one batch of `eth_getLogs`).
 const WINDOW_BATCH: u64 = 32;
@@ -64,7 +64,7 @@ pub struct Follower {
     cfg: Arc<EvmSourceConfig>,
     rpc: Rpc,
     decoder: Arc<Decoder>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn tributary_core::Log>,
     shutdown: CancellationToken,
     shared: Arc<Shared>,
     state: State,

@@ -6,7 +6,7 @@ use super::config::EvmSourceConfig;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
-use tributary_core::{EventId, SourceReport, Store};
+use tributary_core::{EventId, Log, SourceReport};
 
 /// What the followers of one source share.
 pub struct Shared {
@@ -17,7 +17,7 @@ pub struct Shared {
     /// The ABI decoder.
     pub decoder: Arc<Decoder>,
     /// Where events, rejects and checkpoints go.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Log>,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
     /// Each provider's status and problems, for `/v1/sources` and `/health`.

@@ -9,7 +9,7 @@ use serde_json::json;
 
 fn config(extra: &str) -> EvmSourceConfig {
     toml::from_str(&format!(
-        "name = \"base\"\nchain_id = 8453\nrpc = [\"https://u:pw@provider-b.example/KEY\"]\n{extra}"
+        "chain_id = 8453\nrpc = [\"https://u:pw@provider-b.example/KEY\"]\n{extra}"
     ))
     .unwrap()
 }
@@ -52,7 +52,7 @@ confirmations = 20000"#,
         assert!(paths.iter().any(|x| x == p), "{p} missing from {paths:?}");
     }
     let loopback: EvmSourceConfig =
-        toml::from_str("name = \"l\"\nchain_id = 1\nrpc = [\"http://127.0.0.1:8545\", \"ftp://x\"]").unwrap();
+        toml::from_str("chain_id = 1\nrpc = [\"http://127.0.0.1:8545\", \"ftp://x\"]").unwrap();
     let errors = loopback.validate();
     assert!(
         errors
@@ -64,9 +64,7 @@ confirmations = 20000"#,
         errors.iter().any(|(p, m)| p == "rpc[1]" && m.contains("http://")),
         "{errors:?}"
     );
-    assert!(
-        toml::from_str::<EvmSourceConfig>("name = \"l\"\nchain_id = 1\nrpc = []\nfrom_block = \"earliest\"").is_err()
-    );
+    assert!(toml::from_str::<EvmSourceConfig>("chain_id = 1\nrpc = []\nfrom_block = \"earliest\"").is_err());
 }
 
 #[test]

@@ -8,14 +8,6 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
-    /// Unique source name.
-    pub name: String,
-    /// Tenants that may read this source's events (`["*"]` for every tenant). Default: none (admin only).
-    #[serde(default)]
-    pub tenants: Vec<String>,
-    /// Report the source as stalled in `/health` when it stores nothing for this long (ms). Default: never.
-    #[serde(default)]
-    pub stall_after_ms: Option<u64>,
     /// The newline-delimited JSON file to follow.
     pub path: PathBuf,
     /// Lines per atomic append. Default 1,000.

@@ -7,14 +7,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSourceConfig {
-    /// Unique source name; the route is `/v1/sources/{name}/events`.
-    pub name: String,
-    /// Tenants that may read this source's events (`["*"]` for every tenant). Default: none (admin only).
-    #[serde(default)]
-    pub tenants: Vec<String>,
-    /// Report the source as stalled in `/health` when it stores nothing for this long (ms). Default: never.
-    #[serde(default)]
-    pub stall_after_ms: Option<u64>,
     /// Largest accepted request body in bytes (larger ones get 413). Default 16 MiB; at most 1 GiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -75,7 +67,7 @@ mod tests {
 
     #[test]
     fn limits_are_bounded() {
-        let mut c: HttpSourceConfig = serde_json::from_str(r#"{"name": "in"}"#).unwrap();
+        let mut c: HttpSourceConfig = serde_json::from_str("{}").unwrap();
         assert!(c.validate().is_empty());
         assert_eq!(
             (c.max_events_per_request, c.max_event_bytes, c.max_key_bytes),

@@ -5,11 +5,12 @@ use crate::json_event::{BodyError, ItemError, parse_body_within};
 use serde::Serialize;
 use tributary_core::NewEvent;
 use tributary_core::store::{AppendBatch, AppendItem};
-use tributary_core::{EventId, Store, StoreError, Timestamp};
+use tributary_core::{EventId, Log, StoreError, Timestamp};
 
 /// A push source served by the API.
 #[derive(Clone, Debug)]
 pub struct HttpSource {
+    name: String,
     config: HttpSourceConfig,
 }
 
@@ -42,14 +43,17 @@ pub enum HttpIngestError {
 }
 
 impl HttpSource {
-    /// A source from its config.
-    pub fn new(config: HttpSourceConfig) -> Self {
-        Self { config }
+    /// The source `name` with its config.
+    pub fn new(name: &str, config: HttpSourceConfig) -> Self {
+        Self {
+            name: name.to_owned(),
+            config,
+        }
     }
 
     /// The source's name.
     pub fn name(&self) -> &str {
-        &self.config.name
+        &self.name
     }
 
     /// Largest accepted body.
@@ -84,7 +88,7 @@ impl HttpSource {
     /// Unless `dry_run`, appends the events atomically and durably.
     pub async fn append(
         &self,
-        store: &dyn Store,
+        store: &dyn Log,
         events: Vec<NewEvent>,
         dry_run: bool,
     ) -> Result<IngestReply, HttpIngestError> {
@@ -97,8 +101,8 @@ impl HttpSource {
             });
         }
         let batch = AppendBatch {
-            source: self.config.name.clone(),
-            observer: self.config.name.clone(),
+            source: self.name.clone(),
+            observer: self.name.clone(),
             seen_at: Timestamp::now(),
             events,
             rejects: Vec::new(),

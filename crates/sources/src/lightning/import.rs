@@ -18,7 +18,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 use tributary_core::store::AppendItem;
-use tributary_core::{Reject, Store, Timestamp};
+use tributary_core::{Log, Reject, Timestamp};
 use utoipa::ToSchema;
 
 /// How to import.
@@ -257,7 +257,7 @@ pub fn detect(mut input: impl Read, format: Option<Format>) -> Result<(Format, i
 /// Imports `input` into `store`. `progress` is called after each stored batch with the bytes and the
 /// messages it covered.
 pub async fn import(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Log>,
     input: impl Read + Send + 'static,
     opts: ImportOptions,
     mut progress: impl FnMut(u64, &ImportSummary),
@@ -376,11 +376,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_body_in_pieces_imports_like_the_whole_file() {
         let bytes = sample();
-        let whole: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let whole: Arc<dyn Log> = Arc::new(MemoryStore::new());
         let a = import(whole.clone(), std::io::Cursor::new(bytes.clone()), options(), |_, _| {})
             .await
             .unwrap();
-        let pieces: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let pieces: Arc<dyn Log> = Arc::new(MemoryStore::new());
         let (tx, reader) = ChannelReader::new(2);
         let feed = tokio::spawn(async move {
             for piece in bytes.chunks(7) {
@@ -415,7 +415,7 @@ mod tests {
     /// stored; bytes that are no format are refused before anything is stored.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_broken_body_and_an_unknown_format_are_errors() {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Log> = Arc::new(MemoryStore::new());
         let (tx, reader) = ChannelReader::new(2);
         tokio::spawn(async move {
             let bytes = sample();

@@ -25,7 +25,7 @@ use bitcoin::secp256k1::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use tributary_core::store::{AppendBatch, Checkpoint};
-use tributary_core::{EventId, NewEvent, Reject, Store, StoreError, Timestamp};
+use tributary_core::{EventId, Log, NewEvent, Reject, StoreError, Timestamp};
 
 /// The announcement just before in a stream (a 4101 belongs to it): its id and channel.
 type Announced = Option<(EventId, ShortChannelId)>;
@@ -275,7 +275,7 @@ impl Pipeline {
     /// their updates verify after a restart (announcements were verified when stored, unless imported
     /// with `--no-verify`): from the [`known`](super::known) chunks, then the log after them; the whole
     /// log when there are none or they cannot be read. Returns how many channels are known.
-    pub async fn restore(&mut self, store: &dyn Store) -> Result<usize, StoreError> {
+    pub async fn restore(&mut self, store: &dyn Log) -> Result<usize, StoreError> {
         let network = self.verifier.network();
         let mut from = 1;
         if let Some(progress) = store.get_meta(known::KNOWN_CHANNELS_KEY).await? {
@@ -313,7 +313,7 @@ impl Pipeline {
         Ok(self.verifier.channel_count())
     }
 
-    async fn load_known(&mut self, store: &dyn Store, chunks: u64) -> Result<Result<(), String>, StoreError> {
+    async fn load_known(&mut self, store: &dyn Log, chunks: u64) -> Result<Result<(), String>, StoreError> {
         let chain = self.verifier.network().chain_hash();
         let mut seen = 0u64;
         for (key, text) in store.meta_prefix(known::KNOWN_CHUNK_PREFIX).await? {

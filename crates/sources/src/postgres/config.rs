@@ -30,14 +30,6 @@ pub const MAX_TABLES: usize = 1000;
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSourceConfig {
-    /// Unique source name.
-    pub name: String,
-    /// Tenants that may read this source's events (`["*"]` for every tenant). Default: none (admin only).
-    #[serde(default)]
-    pub tenants: Vec<String>,
-    /// Report the source as stalled in `/health` when it stores nothing for this long (ms). Default: never.
-    #[serde(default)]
-    pub stall_after_ms: Option<u64>,
     /// `postgres://user[:password]@host[:port]/database`. The password may instead come from
     /// `password_env` or `password_file`; it is never logged or shown.
     pub url: String,
@@ -138,7 +130,6 @@ fn default_slot_stall() -> u64 {
 impl std::fmt::Debug for PostgresSourceConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresSourceConfig")
-            .field("name", &self.name)
             .field("url", &super::redacted(&self.url))
             .field("slot", &self.slot)
             .field("publication", &self.publication)

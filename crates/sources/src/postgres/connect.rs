@@ -107,9 +107,10 @@ impl Target {
         Ok(client)
     }
 
-    /// The replication session's settings, starting after `start`.
+    /// The replication session's settings of source `name`, starting after `start`.
     pub fn session(
         &self,
+        name: &str,
         config: &PostgresSourceConfig,
         start: super::pgoutput::Lsn,
         streaming: bool,
@@ -120,7 +121,7 @@ impl Target {
             user: self.user.clone(),
             password: self.password.clone(),
             database: self.database.clone(),
-            application_name: format!("tributary-{}", config.name),
+            application_name: format!("tributary-{name}"),
             options: SESSION_OPTIONS.into(),
             slot: config.slot.clone(),
             publication: config.publication.clone(),

@@ -124,7 +124,7 @@ pub async fn take(
     };
     // From here a crash leaves a mark: the next start drops the slot and begins again.
     w.append(MARK.to_owned()).await?;
-    let exported = super::client::create_slot_exporting(&target.session(config, Lsn(0), false))
+    let exported = super::client::create_slot_exporting(&target.session(&w.cx.name, config, Lsn(0), false))
         .await
         .map_err(|e| {
             Failed::Retry(format!(

@@ -213,7 +213,7 @@ impl PostgresSource {
             Err(e) => return retry(e.message),
         };
         let start = checkpoint.unwrap_or_default();
-        let mut repl = match Session::start(target.session(config, start, streaming)).await {
+        let mut repl = match Session::start(target.session(&cx.name, config, start, streaming)).await {
             Ok(r) => r,
             Err(e) => return retry(format!("cannot start replication: {e}")),
         };

@@ -623,7 +623,6 @@ fn oversized_rows_are_rejects() {
 fn config_errors_name_their_field() {
     let cfg: super::PostgresSourceConfig = toml::from_str(
         r#"
-        name = "app"
         url = "mysql://x"
         slot = "Bad-Slot"
         publication = "p"
@@ -651,7 +650,6 @@ fn config_errors_name_their_field() {
     );
     let ok: super::PostgresSourceConfig = toml::from_str(
         r#"
-        name = "app"
         url = "postgres://tributary:secret@127.0.0.1:5432/app"
         slot = "tributary_app"
         publication = "tributary_app"

@@ -70,6 +70,16 @@ pub fn decode_meta(v: &[u8]) -> Result<String, StoreError> {
     keys::utf8("meta", v)
 }
 
+/// Decodes a catalog record value: its version and value (`None`: a tombstone).
+pub fn decode_record(v: &[u8]) -> Result<(u64, Option<String>), StoreError> {
+    keys::decode_record(v)
+}
+
+/// Encodes a catalog record value as the writer does.
+pub fn encode_record(version: u64, value: Option<&str>) -> Vec<u8> {
+    keys::encode_record(version, value)
+}
+
 /// The sequence number at the end of a key (events, pending, attempts, cursors).
 pub fn key_seq(key: &[u8]) -> Result<Seq, StoreError> {
     keys::tail_u64(key)

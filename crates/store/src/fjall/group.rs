@@ -10,11 +10,13 @@
 use super::keys::{self, IdEntry, Ks, Obs, Tables};
 use super::prepare::{Op, PreparedAppend};
 use super::record;
-use super::writer::backend;
+use super::store::Shared;
+use super::writer::{Cas, backend};
 use crate::REJECTS_KEPT_PER_SOURCE;
 use fjall::{Database, OwnedWriteBatch, PersistMode};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tributary_core::catalog::{Conflict, Version, expected};
 use tributary_core::store::{AppendItem, AppendOutcome};
 use tributary_core::{EventId, Seq, StoreError, Timestamp};
 
@@ -61,6 +63,34 @@ impl Group {
         for (ks, key, value) in ops {
             self.other.insert((ks, key), value);
         }
+    }
+
+    /// Stages a catalog change if the record (as this group leaves it, else as committed) is what it
+    /// expects; durable, like every catalog change.
+    pub fn stage_cas(&mut self, shared: &Shared, cas: Cas) -> Result<Result<Version, Conflict>, StoreError> {
+        let key = (Ks::Meta, keys::catalog_key(cas.kind, &cas.name));
+        let found = match self.other.get(&key) {
+            Some(Some(staged)) => Some(keys::decode_record(staged)?),
+            Some(None) => None,
+            None => shared.catalog_entry(cas.kind, &cas.name)?,
+        };
+        let (version, live) = match found {
+            Some((v, value)) => (v, value.is_some()),
+            None => (0, false),
+        };
+        let current = live.then_some(version);
+        if !expected(cas.expect, current) || (cas.value.is_none() && current.is_none()) {
+            return Ok(Err(Conflict {
+                kind: cas.kind.as_str(),
+                name: cas.name,
+                current,
+            }));
+        }
+        let next = version + 1;
+        self.other
+            .insert(key, Some(keys::encode_record(next, cas.value.as_deref())));
+        self.durable = true;
+        Ok(Ok(next))
     }
 
     /// Stages an append. `committed_rejects` holds the reject counters of earlier groups.

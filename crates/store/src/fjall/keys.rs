@@ -10,7 +10,8 @@
 //! | `meta`         | `c` ‖ len(source) u32 ‖ source ‖ partition   | checkpoint position (UTF-8)             |
 //! |                | `u` ‖ subscription                           | cursor u64                              |
 //! |                | `p` ‖ subscription                           | paused flag, one byte 0 or 1            |
-//! |                | `m` ‖ key                                    | [`Store::put_meta`] value (UTF-8)       |
+//! |                | `m` ‖ key                                    | [`Log::put_meta`] value (UTF-8)         |
+//! |                | `r` ‖ kind ‖ 0x00 ‖ name                     | catalog record: version u64 ‖ live u8 ‖ value (UTF-8) |
 //! | `pending`      | subscription ‖ 0x00 ‖ seq u64                | [`Pending`] as JSON                     |
 //! | `attempts`     | subscription ‖ 0x00 ‖ seq u64 ‖ attempt u32  | [`AttemptRecord`] as JSON               |
 //! | `dead`         | subscription ‖ 0x00 ‖ seq u64                | [`DeadLetter`] as JSON                  |
@@ -31,7 +32,7 @@
 //! position opt<str> ‖ payload (u32 length ‖ bytes) ‖ data str (its JSON text) ‖ tenant opt<str> ‖
 //! retracts opt<[32]>`.
 //!
-//! [`Store::put_meta`]: tributary_core::Store::put_meta
+//! [`Log::put_meta`]: tributary_core::Log::put_meta
 //! [`Pending`]: tributary_core::store::Pending
 //! [`AttemptRecord`]: tributary_core::store::AttemptRecord
 //! [`DeadLetter`]: tributary_core::store::DeadLetter
@@ -40,6 +41,7 @@
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use serde::{Serialize, de::DeserializeOwned};
 use std::sync::Arc;
+use tributary_core::catalog::{RecordKind, Version};
 use tributary_core::{EventId, Observation, Seq, StoreError, Timestamp};
 
 /// A keyspace that takes plain staged writes (events, ids and observations are staged apart).
@@ -142,6 +144,46 @@ pub(crate) fn meta_key(tag: u8, name: &str) -> Vec<u8> {
     k.push(tag);
     k.extend_from_slice(name.as_bytes());
     k
+}
+
+/// A catalog record's key: `r ‖ kind ‖ 0x00 ‖ name` (kind names hold no 0x00, so a kind's records are
+/// one contiguous range in name order).
+pub(crate) fn catalog_key(kind: RecordKind, name: &str) -> Vec<u8> {
+    let mut k = catalog_prefix(kind);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// `r ‖ kind ‖ 0x00`.
+pub(crate) fn catalog_prefix(kind: RecordKind) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    k.push(b'r');
+    k.extend_from_slice(kind.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+/// A catalog value: `version u64 ‖ live u8 ‖ value`; a tombstone (`None`) keeps the version.
+pub(crate) fn encode_record(version: Version, value: Option<&str>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9 + value.map_or(0, str::len));
+    v.extend_from_slice(&version.to_be_bytes());
+    v.push(u8::from(value.is_some()));
+    v.extend_from_slice(value.unwrap_or_default().as_bytes());
+    v
+}
+
+/// Decodes a catalog value into its version and value (`None`: a tombstone).
+pub(crate) fn decode_record(v: &[u8]) -> Result<(Version, Option<String>), StoreError> {
+    let (version, rest) = v
+        .split_first_chunk::<8>()
+        .ok_or_else(|| corrupt("catalog record", format!("{} bytes, expected at least 9", v.len())))?;
+    let version = u64::from_be_bytes(*version);
+    match rest.split_first() {
+        Some((0, _)) => Ok((version, None)),
+        Some((1, text)) => Ok((version, Some(utf8("catalog record", text)?))),
+        Some((flag, _)) => Err(corrupt("catalog record", format!("live flag {flag}, expected 0 or 1"))),
+        None => Err(corrupt("catalog record", "no live flag".into())),
+    }
 }
 
 /// `c ‖ len(source) ‖ source`, the prefix of a source's checkpoints.

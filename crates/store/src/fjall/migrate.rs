@@ -6,11 +6,19 @@
 //! is still under its bare id, the entry and its observations move to the scoped key, in one atomic batch
 //! per step, so a crash in the middle leaves a store the next open finishes upgrading. The meta flag
 //! `m‖store/ids-scoped` marks a store as upgraded (a new store gets it at once).
+//!
+//! **The catalog** (ADR 0006). Stores written before it kept tenants, API keys, API subscriptions, their
+//! deletion marks, generated sink secrets and idempotent answers as meta values under string prefixes
+//! (`tenant/NAME`, `api-key/ID`, `api-subscription/NAME`, `deleted-subscription/NAME`,
+//! `subscription/NAME/secret`, `idempotency/BUCKET/CALLER`), an empty value meaning deleted. The upgrade
+//! moves each into a catalog record at version 1 (an empty value is left out) in one atomic batch, with
+//! the flag `m‖store/catalog`.
 
 use super::keys::{self, Tables};
 use super::record;
 use fjall::{Database, OwnedWriteBatch, PersistMode};
 use tributary_core::StoreError;
+use tributary_core::catalog::RecordKind;
 
 const SCOPED: &str = "store/ids-scoped";
 const STEP: usize = 4096;
@@ -72,6 +80,68 @@ pub(crate) fn scope_ids(db: &Database, tables: &Tables) -> Result<(), StoreError
         tracing::info!(
             events = moved,
             "store upgraded: event ids are now deduplicated per source (ADR 0005)"
+        );
+    }
+    Ok(())
+}
+
+const CATALOG: &str = "store/catalog";
+
+/// The catalog record a legacy meta key became, if it is one.
+pub(crate) fn legacy_record(key: &str) -> Option<(RecordKind, &str)> {
+    let prefixed = [
+        ("tenant/", RecordKind::Tenant),
+        ("api-key/", RecordKind::ApiKey),
+        ("api-subscription/", RecordKind::Subscription),
+        ("deleted-subscription/", RecordKind::DeletedSubscription),
+        ("idempotency/", RecordKind::Idempotency),
+    ];
+    for (prefix, kind) in prefixed {
+        if let Some(name) = key.strip_prefix(prefix) {
+            return Some((kind, name));
+        }
+    }
+    let name = key.strip_prefix("subscription/")?.strip_suffix("/secret")?;
+    Some((RecordKind::SinkSecret, name))
+}
+
+/// Moves the legacy catalog meta values into catalog records, unless the store has done so already.
+pub(crate) fn catalog(db: &Database, tables: &Tables) -> Result<(), StoreError> {
+    let backend = |e| StoreError::Backend {
+        op: "upgrade the store to the catalog",
+        source: Box::new(e),
+    };
+    let flag = keys::meta_key(b'm', CATALOG);
+    if tables.meta.get(&flag).map_err(backend)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = OwnedWriteBatch::with_capacity(db.clone(), 64).durability(Some(PersistMode::SyncAll));
+    let mut moved = 0u64;
+    for g in tables.meta.prefix([b'm']) {
+        let (k, v) = g.into_inner().map_err(backend)?;
+        let Ok(key) = std::str::from_utf8(&k[1..]) else {
+            continue;
+        };
+        let Some((kind, name)) = legacy_record(key) else {
+            continue;
+        };
+        if !v.is_empty() {
+            let value = String::from_utf8_lossy(&v);
+            batch.insert(
+                &tables.meta,
+                keys::catalog_key(kind, name),
+                keys::encode_record(1, Some(&value)),
+            );
+            moved += 1;
+        }
+        batch.remove(&tables.meta, k.to_vec());
+    }
+    batch.insert(&tables.meta, flag, b"1".to_vec());
+    batch.commit().map_err(backend)?;
+    if moved > 0 {
+        tracing::info!(
+            records = moved,
+            "store upgraded: tenants, keys, subscriptions, secrets and idempotent answers are catalog records (ADR 0006)"
         );
     }
     Ok(())

@@ -7,6 +7,7 @@ use super::store::Shared;
 use super::writer::backend;
 use super::{keys, record};
 use fjall::{Guard, UserKey, UserValue};
+use tributary_core::catalog::{Entry, RecordKind, Version, Versioned};
 use tributary_core::store::{AttemptRecord, Checkpoint, DeadLetter, Pending, SubscriptionState};
 use tributary_core::{EventId, Observation, Reject, Seq, StoreError, StoredEvent};
 
@@ -163,6 +164,39 @@ impl Shared {
     pub fn dead_letters(&self, sub: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         // Keys: name ‖ 0x00 ‖ seq.
         scan_named(&self.tables.dead, sub, from, limit, 8, "dead letter")
+    }
+
+    /// A catalog record's version and value (`None`: a tombstone), if it was ever written.
+    pub fn catalog_entry(&self, kind: RecordKind, name: &str) -> Result<Option<(Version, Option<String>)>, StoreError> {
+        let v = self.tables.meta.get(keys::catalog_key(kind, name));
+        match v.map_err(|e| backend("read", e))? {
+            Some(v) => keys::decode_record(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The live catalog records of `kind` under `prefix`; one that cannot be decoded is `Broken`.
+    pub fn records(&self, kind: RecordKind, prefix: &str) -> Result<Vec<Entry>, StoreError> {
+        let base = keys::catalog_prefix(kind);
+        let mut start = base.clone();
+        start.extend_from_slice(prefix.as_bytes());
+        let mut out = Vec::new();
+        for g in self.tables.meta.prefix(&start) {
+            let (k, v) = kv(g)?;
+            let name = String::from_utf8_lossy(&k[base.len()..]).into_owned();
+            match keys::decode_record(&v) {
+                Ok((version, Some(value))) => out.push(Entry::Ok {
+                    name,
+                    record: Versioned { version, value },
+                }),
+                Ok((_, None)) => {}
+                Err(e) => out.push(Entry::Broken {
+                    name,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -1,8 +1,9 @@
-//! [`FjallStore`]: opening the database, starting the writer thread, and the [`Store`] impl.
+//! [`FjallStore`]: opening the database, starting the writer thread, and the store's three roles
+//! ([`Log`], [`DeliveryState`], [`Catalog`]).
 
 use super::keys::{self, Tables};
 use super::prepare;
-use super::writer::{Reply, Request, Writer, backend};
+use super::writer::{Cas, Reply, Request, Writer, backend};
 use async_trait::async_trait;
 use fjall::Database;
 use std::path::{Path, PathBuf};
@@ -11,10 +12,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
+use tributary_core::catalog::{Catalog, Conflict, Entry, Expect, RecordKind, Version, Versioned};
 use tributary_core::store::{
     AppendBatch, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, SubscriptionState,
 };
-use tributary_core::{EventId, Observation, Reject, Seq, Store, StoreError, StoredEvent};
+use tributary_core::{DeliveryState, EventId, Log, Observation, Reject, Seq, StoreError, StoredEvent};
 
 /// Requests that may wait for the writer; when full, writers wait (backpressure on ingest).
 const QUEUE: usize = 1024;
@@ -104,6 +106,7 @@ impl FjallStore {
         let db = Database::builder(path).open().map_err(engine)?;
         let tables = Tables::open(&db).map_err(engine)?;
         super::migrate::scope_ids(&db, &tables)?;
+        super::migrate::catalog(&db, &tables)?;
         let last_seq = match tables.events.last_key_value() {
             Some(kv) => keys::tail_u64(&kv.key().map_err(|e| backend("open", e))?)?,
             None => 0,
@@ -191,7 +194,7 @@ impl Drop for FjallStore {
 }
 
 #[async_trait]
-impl Store for FjallStore {
+impl Log for FjallStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         // Encoding a large batch takes longer than a task should hold the runtime.
         let prepared = if batch.events.len() > 64 {
@@ -240,6 +243,27 @@ impl Store for FjallStore {
         self.shared.seq_tx.subscribe()
     }
 
+    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.shared.meta_prefix(prefix)
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.shared.get_meta(key)
+    }
+
+    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        // Meta values are rare and precious (generated secrets, API-created objects): synced.
+        let ops = prepare::meta(key, value);
+        self.request(|reply| Request::Ops(ops, true, reply)).await
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.shared.poison.get().cloned()
+    }
+}
+
+#[async_trait]
+impl DeliveryState for FjallStore {
     async fn subscription_state(&self, subscription: &str) -> Result<SubscriptionState, StoreError> {
         let sub = subscription.to_owned();
         self.blocking(move |s| s.subscription_state(&sub)).await
@@ -263,26 +287,39 @@ impl Store for FjallStore {
         self.shared.attempts_from(subscription, from, limit)
     }
 
-    async fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
-        self.shared.meta_prefix(prefix)
-    }
-
     async fn dead_letters(&self, subscription: &str, from: Seq, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let sub = subscription.to_owned();
         self.blocking(move |s| s.dead_letters(&sub, from, limit)).await
     }
+}
 
-    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.shared.get_meta(key)
+#[async_trait]
+impl Catalog for FjallStore {
+    async fn record(&self, kind: RecordKind, name: &str) -> Result<Option<Versioned>, StoreError> {
+        Ok(match self.shared.catalog_entry(kind, name)? {
+            Some((version, Some(value))) => Some(Versioned { version, value }),
+            _ => None,
+        })
     }
 
-    async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        // Meta values are rare and precious (generated secrets, API-created objects): synced.
-        let ops = prepare::meta(key, value);
-        self.request(|reply| Request::Ops(ops, true, reply)).await
+    async fn records(&self, kind: RecordKind, prefix: &str) -> Result<Vec<Entry>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |s| s.records(kind, &prefix)).await
     }
 
-    fn poisoned(&self) -> Option<String> {
-        self.shared.poison.get().cloned()
+    async fn compare_and_set(
+        &self,
+        kind: RecordKind,
+        name: &str,
+        expect: Expect,
+        value: Option<&str>,
+    ) -> Result<Result<Version, Conflict>, StoreError> {
+        let cas = Cas {
+            kind,
+            name: name.to_owned(),
+            expect,
+            value: value.map(str::to_owned),
+        };
+        self.request(|reply| Request::Cas(cas, reply)).await
     }
 }

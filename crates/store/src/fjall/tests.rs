@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tributary_core::store::{AppendBatch, AppendItem, DeliveryUpdate};
-use tributary_core::{EventId, NewEvent, Reject, Store, StoreError, Timestamp};
+use tributary_core::{Catalog, DeliveryState, EventId, Log, NewEvent, Reject, StoreError, Timestamp};
 
 fn ev(n: u64) -> NewEvent {
     NewEvent {
@@ -260,4 +260,90 @@ async fn a_store_with_bare_ids_is_upgraded_on_open() {
     assert_eq!(observers, vec!["collector-b".to_string(), "src".to_string()]);
     let again = store.append(batch(vec![ev(2), ev(3)])).await.unwrap();
     assert_eq!(again.items, vec![AppendItem::Duplicate(2), AppendItem::Accepted(3)]);
+}
+
+/// A store that kept its catalog as prefixed meta values (before ADR 0006's catalog) is upgraded when
+/// opened: each value becomes a record at version 1, deleted ones (empty values) are left out, other
+/// meta values stay, and a record that cannot be decoded is listed as broken, not fatal.
+#[tokio::test]
+async fn a_store_with_a_meta_catalog_is_upgraded_on_open() {
+    use tributary_core::catalog::{Entry, Expect, RecordKind};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = FjallStore::open(dir.path()).unwrap();
+        let legacy = [
+            ("tenant/acme", "{\"name\":\"acme\"}"),
+            ("api-key/k1", "{\"tenant\":\"acme\"}"),
+            ("api-subscription/s1", "{\"name\":\"s1\"}"),
+            ("api-subscription/gone", ""),
+            ("deleted-subscription/gone", "2026-01-01T00:00:00Z"),
+            ("subscription/s1/secret", "whsec_abc"),
+            ("subscription/s1/started", "2026-01-01T00:00:00Z"),
+            ("idempotency/00ff/admin/k", "{\"status\":201}"),
+            ("lightning/ln/waiting/0000000000000001", "{}"),
+        ];
+        for (k, v) in legacy {
+            store.put_meta(k, v).await.unwrap();
+        }
+        let t = &store.shared.tables;
+        let mut b = fjall::OwnedWriteBatch::with_capacity(store.shared.db.clone(), 8);
+        b.remove(&t.meta, keys::meta_key(b'm', "store/catalog"));
+        // A record an earlier crash or a bug left unreadable.
+        b.insert(
+            &t.meta,
+            keys::catalog_key(RecordKind::Tenant, "zz-broken"),
+            vec![1, 2, 3],
+        );
+        b.commit().unwrap();
+    }
+    let store = FjallStore::open(dir.path()).unwrap();
+    let record = |kind, name: &'static str| {
+        let store = &store;
+        async move { store.record(kind, name).await.unwrap().map(|r| (r.version, r.value)) }
+    };
+    assert_eq!(
+        record(RecordKind::Tenant, "acme").await,
+        Some((1, "{\"name\":\"acme\"}".into()))
+    );
+    assert_eq!(record(RecordKind::ApiKey, "k1").await.map(|r| r.0), Some(1));
+    assert_eq!(record(RecordKind::Subscription, "s1").await.map(|r| r.0), Some(1));
+    assert_eq!(record(RecordKind::Subscription, "gone").await, None);
+    assert!(record(RecordKind::DeletedSubscription, "gone").await.is_some());
+    assert_eq!(
+        record(RecordKind::SinkSecret, "s1").await.map(|r| r.1),
+        Some("whsec_abc".into())
+    );
+    assert!(record(RecordKind::Idempotency, "00ff/admin/k").await.is_some());
+    // The moved values are gone from meta; the others stay.
+    assert_eq!(store.get_meta("tenant/acme").await.unwrap(), None);
+    assert_eq!(store.get_meta("subscription/s1/secret").await.unwrap(), None);
+    assert!(store.get_meta("subscription/s1/started").await.unwrap().is_some());
+    assert!(
+        store
+            .get_meta("lightning/ln/waiting/0000000000000001")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let tenants = store.records(RecordKind::Tenant, "").await.unwrap();
+    assert!(
+        matches!(&tenants[0], Entry::Ok { name, .. } if name == "acme"),
+        "{tenants:?}"
+    );
+    assert!(
+        matches!(&tenants[1], Entry::Broken { name, .. } if name == "zz-broken"),
+        "{tenants:?}"
+    );
+    // Versions go on from the upgraded ones, and survive a reopen.
+    let v = store
+        .compare_and_set(RecordKind::Tenant, "acme", Expect::Version(1), Some("{}"))
+        .await
+        .unwrap();
+    assert_eq!(v, Ok(2));
+    drop(store);
+    let store = FjallStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.record(RecordKind::Tenant, "acme").await.unwrap().unwrap().version,
+        2
+    );
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
+use tributary_core::catalog::{Conflict, Expect, RecordKind, Version};
 use tributary_core::store::AppendOutcome;
 use tributary_core::{Seq, StoreError, Timestamp};
 
@@ -25,6 +26,16 @@ pub(crate) enum Request {
     Append(PreparedAppend, Reply<AppendOutcome>),
     /// Plain writes: a delivery update (not synced) or a meta value (synced).
     Ops(Vec<Op>, bool, Reply<()>),
+    /// A catalog change, checked against the record's current version here, where writes are serial.
+    Cas(Cas, Reply<Result<Version, Conflict>>),
+}
+
+/// A catalog compare-and-set.
+pub(crate) struct Cas {
+    pub kind: RecordKind,
+    pub name: String,
+    pub expect: Expect,
+    pub value: Option<String>,
 }
 
 impl Request {
@@ -33,6 +44,7 @@ impl Request {
         match self {
             Request::Append(_, tx) => drop(tx.send(Err(e))),
             Request::Ops(_, _, tx) => drop(tx.send(Err(e))),
+            Request::Cas(_, tx) => drop(tx.send(Err(e))),
         }
     }
 }
@@ -41,6 +53,7 @@ impl Request {
 enum Answer {
     Append(Reply<AppendOutcome>, AppendOutcome),
     Unit(Reply<()>),
+    Cas(Reply<Result<Version, Conflict>>, Version),
 }
 
 impl Answer {
@@ -48,6 +61,7 @@ impl Answer {
         match self {
             Answer::Append(tx, outcome) => drop(tx.send(result.map(|()| outcome))),
             Answer::Unit(tx) => drop(tx.send(result)),
+            Answer::Cas(tx, version) => drop(tx.send(result.map(|()| Ok(version)))),
         }
     }
 }
@@ -120,6 +134,12 @@ impl Writer {
                     group.durable |= durable;
                     answers.push(Answer::Unit(tx));
                 }
+                Request::Cas(cas, tx) => match group.stage_cas(&self.shared, cas) {
+                    Ok(Ok(version)) => answers.push(Answer::Cas(tx, version)),
+                    // A conflict or an unreadable record writes nothing: answered at once.
+                    Ok(Err(conflict)) => drop(tx.send(Ok(Err(conflict)))),
+                    Err(e) => drop(tx.send(Err(e))),
+                },
             }
         }
         match self.write(&mut group) {

@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tributary_core::catalog::{Entry, Expect, RecordKind, Versioned};
 use tributary_core::store::{AppendBatch, AppendItem, Checkpoint, DeliveryUpdate, Pending};
-use tributary_core::{EventId, NewEvent, Reject, Seq, Store, StoreError, Timestamp};
+use tributary_core::{EventId, Log, NewEvent, Reject, Seq, Store, StoreError, Timestamp};
 use tributary_store::{FjallStore, MemoryStore, REJECTS_KEPT_PER_SOURCE};
 
 fn ev(n: u32) -> NewEvent {
@@ -194,6 +195,115 @@ async fn poisoned_memory_store_refuses_writes(store: Arc<MemoryStore>) {
     assert_eq!(store.poisoned().as_deref(), Some("disk gone"));
 }
 
+/// The catalog's rules (`tributary_core::catalog`): create once, change by version, tombstones that keep
+/// the version, listings by prefix without tombstones, one winner among concurrent creates.
+async fn catalog_compare_and_set(store: Arc<dyn Store>) {
+    use RecordKind::*;
+    let cas = |kind, name: &'static str, expect, value: Option<&'static str>| {
+        let store = store.clone();
+        async move { store.compare_and_set(kind, name, expect, value).await.expect("store") }
+    };
+    assert_eq!(store.record(Tenant, "acme").await.unwrap(), None);
+    assert_eq!(cas(Tenant, "acme", Expect::Absent, Some("{\"v\":1}")).await, Ok(1));
+    // A second create conflicts, naming the version there.
+    let c = cas(Tenant, "acme", Expect::Absent, Some("{}")).await.unwrap_err();
+    assert_eq!(c.current, Some(1));
+    assert!(c.to_string().contains("tenant record \"acme\""), "{c}");
+    assert_eq!(
+        cas(Tenant, "acme", Expect::Version(2), Some("{}"))
+            .await
+            .unwrap_err()
+            .current,
+        Some(1)
+    );
+    assert_eq!(cas(Tenant, "acme", Expect::Version(1), Some("{\"v\":2}")).await, Ok(2));
+    let got = store.record(Tenant, "acme").await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        Versioned {
+            version: 2,
+            value: "{\"v\":2}".into()
+        }
+    );
+    // Kinds are separate namespaces.
+    assert_eq!(store.record(ApiKey, "acme").await.unwrap(), None);
+    assert_eq!(cas(ApiKey, "acme", Expect::Absent, Some("k")).await, Ok(1));
+    // A delete leaves a tombstone: absent again, and the version goes on (no ABA).
+    assert_eq!(cas(Tenant, "acme", Expect::Version(2), None).await, Ok(3));
+    assert_eq!(store.record(Tenant, "acme").await.unwrap(), None);
+    assert_eq!(
+        cas(Tenant, "acme", Expect::Version(2), Some("{}"))
+            .await
+            .unwrap_err()
+            .current,
+        None
+    );
+    assert_eq!(cas(Tenant, "acme", Expect::Absent, Some("{\"v\":4}")).await, Ok(4));
+    assert_eq!(cas(Tenant, "acme-2", Expect::Any, Some("x")).await, Ok(1));
+    assert_eq!(cas(Tenant, "acme-2", Expect::Any, Some("y")).await, Ok(2));
+    assert_eq!(cas(Tenant, "b", Expect::Absent, Some("b")).await, Ok(1));
+    assert_eq!(cas(Tenant, "b", Expect::Version(1), None).await, Ok(2));
+    // Deleting what is not there conflicts.
+    assert_eq!(
+        cas(Tenant, "b", Expect::Version(2), None).await.unwrap_err().current,
+        None
+    );
+    // Listings: live records by prefix, in name order; tombstones left out.
+    let names = |entries: Vec<Entry>| {
+        entries
+            .into_iter()
+            .map(|e| match e {
+                Entry::Ok { name, record } => (name, record.version),
+                Entry::Broken { name, error } => panic!("{name} broken: {error}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = store.records(Tenant, "").await.unwrap();
+    assert_eq!(names(all), [("acme".to_owned(), 4), ("acme-2".to_owned(), 2)]);
+    let some = store.records(Tenant, "acme-").await.unwrap();
+    assert_eq!(names(some), [("acme-2".to_owned(), 2)]);
+    assert_eq!(
+        names(store.records(ApiKey, "").await.unwrap()),
+        [("acme".to_owned(), 1)]
+    );
+    // Concurrent creates of one name: exactly one wins; concurrent updates from one version: one wins.
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = format!("writer {i}");
+                store
+                    .compare_and_set(SinkSecret, "race", Expect::Absent, Some(&value))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap().is_ok());
+    }
+    assert_eq!(won, 1);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = format!("update {i}");
+                store
+                    .compare_and_set(SinkSecret, "race", Expect::Version(1), Some(&value))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap().is_ok());
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.record(SinkSecret, "race").await.unwrap().unwrap().version, 2);
+}
+
 #[tokio::test]
 async fn memory_store_poison() {
     poisoned_memory_store_refuses_writes(Arc::new(MemoryStore::new())).await;
@@ -229,4 +339,5 @@ for_both_backends!(
     rejects_keep_the_newest,
     meta_moves_with_the_batch,
     delivery_state_round_trips,
+    catalog_compare_and_set,
 );

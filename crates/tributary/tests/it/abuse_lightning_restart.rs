@@ -6,7 +6,7 @@ use crate::BIN;
 use crate::abuse_lightning::{count, fixture, health_ok, hex_msgs, import, store_record};
 use std::io::Write;
 use std::time::Duration;
-use tributary_core::Store;
+use tributary_core::Log;
 use tributary_sources::lightning::{Graph, decode, known};
 use tributary_testkit::{TestNode, wait_until};
 

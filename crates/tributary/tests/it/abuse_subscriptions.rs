@@ -7,7 +7,6 @@ use crate::SECRET;
 use crate::control::{call, config, tenant_key};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tributary_core::Store;
 use tributary_testkit::{ADMIN_KEY, Receiver, Reply, TestNode, wait_until};
 
 const T: Duration = Duration::from_secs(20);
@@ -95,27 +94,23 @@ async fn abuse_stored_records_that_cannot_load_are_reported_paused_and_removable
     // What an earlier version could store: a rate limit that made every start panic, a record that no
     // longer parses at all, and one that names a source since removed from the config.
     {
+        use tributary_core::{Catalog, Expect, RecordKind};
         let store = tributary_store::FjallStore::open(&node.dir.path().join("data")).unwrap();
+        let put = |name: &'static str, value: String| {
+            let store = &store;
+            async move {
+                let set = store.compare_and_set(RecordKind::Subscription, name, Expect::Absent, Some(&value));
+                set.await.unwrap().unwrap();
+            }
+        };
         let sink = json!({"type": "webhook", "url": rx.url(), "secret": SECRET, "allow_private_networks": true});
         let evil = json!({"name": "evil", "tenant": "alpha", "rate_limit": 1e-300, "sink": sink});
-        store
-            .put_meta("api-subscription/evil", &evil.to_string())
-            .await
-            .unwrap();
+        put("evil", evil.to_string()).await;
         let garbled = json!({"name": "garbled", "tenant": "alpha", "sink": 7});
-        store
-            .put_meta("api-subscription/garbled", &garbled.to_string())
-            .await
-            .unwrap();
-        store
-            .put_meta("api-subscription/truncated", "{\"name\": \"trunc")
-            .await
-            .unwrap();
+        put("garbled", garbled.to_string()).await;
+        put("truncated", "{\"name\": \"trunc".to_owned()).await;
         let gone = json!({"name": "gone-source", "filter": {"sources": ["removed"]}, "sink": sink});
-        store
-            .put_meta("api-subscription/gone-source", &gone.to_string())
-            .await
-            .unwrap();
+        put("gone-source", gone.to_string()).await;
     }
     node.spawn();
     // The node started, says what is wrong, and keeps serving the healthy subscription.

@@ -7,7 +7,7 @@ use crate::lightning::known::{
     CHUNK, KNOWN_CHANNELS_KEY, KnownChannel, chunk_key, encode_chunk, parse_progress, render_progress,
 };
 use crate::lightning::{Gossip, decode};
-use tributary_core::{Seq, Store, StoreError, StoredEvent};
+use tributary_core::{Log, Seq, StoreError, StoredEvent};
 
 /// What has been written, and the announcements read since.
 #[derive(Debug, Default)]
@@ -22,7 +22,7 @@ pub struct KnownWriter {
 
 impl KnownWriter {
     /// Continues where the meta entries say (an unreadable entry starts over from the log's start).
-    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+    pub async fn load(store: &dyn Log) -> Result<Self, StoreError> {
         let progress = store.get_meta(KNOWN_CHANNELS_KEY).await?;
         let (seq, chunks) = match progress.as_deref().map(parse_progress) {
             None => (0, 0),
@@ -61,7 +61,7 @@ impl KnownWriter {
         }
     }
 
-    async fn write_chunk(&mut self, store: &dyn Store, n: usize) -> Result<(), StoreError> {
+    async fn write_chunk(&mut self, store: &dyn Log, n: usize) -> Result<(), StoreError> {
         let rest = self.pending.split_off(n);
         store
             .put_meta(&chunk_key(self.chunks), &encode_chunk(&self.pending))
@@ -72,7 +72,7 @@ impl KnownWriter {
     }
 
     /// Writes full chunks. The position covered stays (channels after it being written early is fine).
-    pub async fn flush_full(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+    pub async fn flush_full(&mut self, store: &dyn Log) -> Result<(), StoreError> {
         let before = self.chunks;
         while self.pending.len() >= CHUNK {
             self.write_chunk(store, CHUNK).await?;
@@ -86,7 +86,7 @@ impl KnownWriter {
     }
 
     /// Writes everything read so far and records that it covers the log up to `seq`.
-    pub async fn checkpoint(&mut self, store: &dyn Store, seq: Seq) -> Result<(), StoreError> {
+    pub async fn checkpoint(&mut self, store: &dyn Log, seq: Seq) -> Result<(), StoreError> {
         let before = self.chunks;
         while !self.pending.is_empty() {
             let n = self.pending.len().min(CHUNK);

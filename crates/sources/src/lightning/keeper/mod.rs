@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tributary_core::{Seq, Store, StoredEvent};
+use tributary_core::{Log, Seq, StoredEvent};
 use tributary_plugin::ServiceContext;
 
 /// Distinct Lightning problem messages in the log (`ln.problem.*` events), by source and reason code
@@ -71,7 +71,7 @@ pub struct GraphKeeper {
     /// The `lightning` sources, each with its own graph.
     pub sources: Vec<String>,
     snapshot_path: Option<PathBuf>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Log>,
 }
 
 enum Step {
@@ -120,17 +120,17 @@ impl GraphKeeper {
     }
 
     /// The store the graph follows, shared (an import over the API writes through it).
-    pub fn store_arc(&self) -> Arc<dyn Store> {
+    pub fn store_arc(&self) -> Arc<dyn Log> {
         self.store.clone()
     }
 
     /// The store the graph follows.
-    pub fn store(&self) -> &dyn Store {
+    pub fn store(&self) -> &dyn Log {
         self.store.as_ref()
     }
 
     /// Loads the snapshot if it is usable; the log position it covers (0: none).
-    async fn restore(&self, store: &dyn Store) -> Result<Seq, tributary_core::StoreError> {
+    async fn restore(&self, store: &dyn Log) -> Result<Seq, tributary_core::StoreError> {
         let Some(path) = self.snapshot_path.clone() else {
             return Ok(0);
         };
@@ -178,7 +178,7 @@ impl GraphKeeper {
     }
 
     /// Writes the snapshot of everything applied so far.
-    async fn write_snapshot(self: &Arc<Self>, store: &dyn Store) {
+    async fn write_snapshot(self: &Arc<Self>, store: &dyn Log) {
         let Some(path) = self.snapshot_path.clone() else {
             return;
         };
@@ -222,7 +222,7 @@ impl GraphKeeper {
 
     async fn follow(
         self: Arc<Self>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Log>,
         shutdown: CancellationToken,
     ) -> Result<(), tributary_core::StoreError> {
         let sources: HashSet<String> = self.sources.iter().cloned().collect();

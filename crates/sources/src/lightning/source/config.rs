@@ -9,14 +9,6 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LightningSourceConfig {
-    /// Unique source name (also the observer of what it reads from `gossip_store` and of imports).
-    pub name: String,
-    /// Tenants that may read this source's events (`["*"]` for every tenant). Default: none (admin only).
-    #[serde(default)]
-    pub tenants: Vec<String>,
-    /// Report the source as stalled in `/health` when it stores nothing for this long (ms). Default: never.
-    #[serde(default)]
-    pub stall_after_ms: Option<u64>,
     /// The chain whose gossip is accepted: `mainnet` (default), `testnet`, `testnet4`, `signet`, `regtest`.
     #[serde(default)]
     pub network: Network,
