@@ -504,6 +504,44 @@ allow_private_networks = true
         assert_eq!(c.subscriptions[0].name, "all");
     }
 
+    /// The fields every source has are parsed apart from the type's own keys (`SourceSpec`): a typo in
+    /// either is reported with its path and a suggestion, together with the type's other problems.
+    #[test]
+    fn common_source_fields_and_type_keys_are_checked_apart() {
+        let text = EXAMPLE.replace(
+            "name = \"ingest\"\ntype = \"http\"",
+            "name = \"ingest\"\ntype = \"http\"\ntenant = [\"*\"]\nmax_body_byte = 10\nmax_events_per_request = 0",
+        );
+        let err = Config::from_toml(&text).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(
+            all.contains("sources[0].tenant: unknown field; did you mean \"tenants\"?"),
+            "{all}"
+        );
+        assert!(
+            all.contains("sources[0].max_body_byte: unknown field; did you mean \"max_body_bytes\"?"),
+            "{all}"
+        );
+        assert!(
+            all.contains("sources[0].max_events_per_request: expected 1 to 1000000"),
+            "{all}"
+        );
+        let ok = EXAMPLE.replace(
+            "name = \"ingest\"\ntype = \"http\"",
+            "name = \"ingest\"\ntype = \"http\"\ntenants = [\"*\"]\nstall_after_ms = 5000",
+        );
+        let c = Config::from_toml(&ok).unwrap();
+        assert_eq!(
+            (c.sources[0].name(), c.sources[0].tenants()),
+            ("ingest", &["*".to_owned()][..])
+        );
+        assert_eq!(c.sources[0].stall_after(), Some(std::time::Duration::from_secs(5)));
+        assert_eq!(c.sources[0].type_name(), "http");
+        let missing = EXAMPLE.replace("name = \"ingest\"\ntype = \"http\"", "type = \"http\"");
+        let all = Config::from_toml(&missing).unwrap_err().problems.join("\n");
+        assert!(all.contains("sources[0]") && all.contains("name"), "{all}");
+    }
+
     #[test]
     fn every_problem_is_reported_with_its_path() {
         let text = EXAMPLE

@@ -362,3 +362,48 @@ async fn tenant_subscriptions_never_see_unshared_sources_and_names_are_not_reuse
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 5, "{statuses:?}");
 }
+
+/// Catalog records are created by compare-and-set: of 16 concurrent creates of one tenant, and of one
+/// subscription, exactly one succeeds and the others get 409; a deleted subscription's name stays taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_name_make_one_record() {
+    let rx = Receiver::start(None, true).await.unwrap();
+    let node = TestNode::start(BIN, &config(&rx.url()));
+    let node = std::sync::Arc::new(node);
+    let race = |path: &'static str, body: Value| {
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (node, body) = (node.clone(), body.clone());
+                tokio::spawn(async move { call(&node, "POST", path, ADMIN_KEY, Some(body)).await.0 })
+            })
+            .collect();
+        async move {
+            let mut codes = Vec::new();
+            for t in tasks {
+                codes.push(t.await.unwrap());
+            }
+            codes.sort_unstable();
+            codes
+        }
+    };
+    let codes = race("/v1/tenants", json!({"name": "acme"})).await;
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 201 || *c == 409), "{codes:?}");
+    let (_, tenants) = call(&node, "GET", "/v1/tenants", ADMIN_KEY, None).await;
+    assert_eq!(tenants["tenants"].as_array().unwrap().len(), 1, "{tenants}");
+    let sub = json!({"name": "once", "sink": {"type": "webhook", "url": rx.url(), "secret": SECRET, "allow_private_networks": true}});
+    let codes = race("/v1/subscriptions", sub.clone()).await;
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 201 || *c == 409), "{codes:?}");
+    let (st, _) = call(&node, "DELETE", "/v1/subscriptions/once", ADMIN_KEY, None).await;
+    assert!(st == 200 || st == 204, "{st}");
+    let (st, err) = call(&node, "POST", "/v1/subscriptions", ADMIN_KEY, Some(sub)).await;
+    assert_eq!(st, 409, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deleted subscription"),
+        "{err}"
+    );
+}
