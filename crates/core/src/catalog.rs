@@ -23,8 +23,8 @@ pub enum RecordKind {
     ApiKey,
     /// A subscription created through the API, by name.
     Subscription,
-    /// When a subscription was deleted through the API, by name (config subscriptions of that name are
-    /// then not brought back).
+    /// When a subscription was deleted through the API, by name (a new subscription may not take the
+    /// name, which would inherit the deleted one's delivery history).
     DeletedSubscription,
     /// A subscription's sink secret, by subscription name.
     SinkSecret,
@@ -33,16 +33,6 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    /// Every kind.
-    pub const ALL: [RecordKind; 6] = [
-        Self::Tenant,
-        Self::ApiKey,
-        Self::Subscription,
-        Self::DeletedSubscription,
-        Self::SinkSecret,
-        Self::Idempotency,
-    ];
-
     /// The kind's name in logs, errors and stored keys.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,11 +43,6 @@ impl RecordKind {
             Self::SinkSecret => "sink-secret",
             Self::Idempotency => "idempotency",
         }
-    }
-
-    /// The kind named `s` ([`as_str`](Self::as_str)).
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -134,11 +119,29 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> Result<Result<Version, Conflict>, StoreError>;
 }
 
-/// Whether a record whose live version is `current` (`None`: no live record) meets `expect`.
-pub fn expected(expect: Expect, current: Option<Version>) -> bool {
-    match expect {
+/// The rule every backend applies to a compare-and-set, in one place: given what is stored (`None`: never
+/// written; else its version and whether it is live, not a tombstone), the version the change writes,
+/// or the [`Conflict`]. Deleting (`deleting`) what is not live is a conflict too.
+pub fn next_version(
+    kind: RecordKind,
+    name: &str,
+    expect: Expect,
+    stored: Option<(Version, bool)>,
+    deleting: bool,
+) -> Result<Version, Conflict> {
+    let (version, live) = stored.unwrap_or((0, false));
+    let current = live.then_some(version);
+    let meets = match expect {
         Expect::Any => true,
         Expect::Absent => current.is_none(),
         Expect::Version(v) => current == Some(v),
+    };
+    if !meets || (deleting && current.is_none()) {
+        return Err(Conflict {
+            kind: kind.as_str(),
+            name: name.to_owned(),
+            current,
+        });
     }
+    Ok(version + 1)
 }

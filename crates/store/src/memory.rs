@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
-use tributary_core::catalog::{Catalog, Conflict, Entry, Expect, RecordKind, Version, Versioned, expected};
+use tributary_core::catalog::{Catalog, Conflict, Entry, Expect, RecordKind, Version, Versioned, next_version};
 use tributary_core::store::{
     AppendBatch, AppendItem, AppendOutcome, AttemptRecord, Checkpoint, DeadLetter, DeliveryUpdate, Pending,
     SubscriptionState,
@@ -357,19 +357,12 @@ impl Catalog for MemoryStore {
     ) -> Result<Result<Version, Conflict>, StoreError> {
         let mut st = self.writable()?;
         let key = (kind, name.to_owned());
-        let (version, live) = match st.catalog.get(&key) {
-            Some((v, value)) => (*v, value.is_some()),
-            None => (0, false),
+        let stored = st.catalog.get(&key).map(|(v, value)| (*v, value.is_some()));
+        let next = match next_version(kind, name, expect, stored, value.is_none()) {
+            Ok(next) => next,
+            Err(conflict) => return Ok(Err(conflict)),
         };
-        let current = live.then_some(version);
-        if !expected(expect, current) || (value.is_none() && current.is_none()) {
-            return Ok(Err(Conflict {
-                kind: kind.as_str(),
-                name: name.to_owned(),
-                current,
-            }));
-        }
-        st.catalog.insert(key, (version + 1, value.map(str::to_owned)));
-        Ok(Ok(version + 1))
+        st.catalog.insert(key, (next, value.map(str::to_owned)));
+        Ok(Ok(next))
     }
 }

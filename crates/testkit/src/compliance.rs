@@ -210,7 +210,8 @@ fn sink_json(lines: &str) -> Value {
     serde_json::to_value(table).expect("TOML converts to JSON")
 }
 
-async fn metrics(node: &TestNode) -> String {
+/// The node's `/metrics` text (read with the admin key).
+pub(crate) async fn metrics(node: &TestNode) -> String {
     let resp = node
         .client()
         .get(format!("{}/metrics", node.url))

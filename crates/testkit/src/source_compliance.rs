@@ -13,7 +13,8 @@
 //! 4. SIGTERM with input still arriving ends the node within `shutdown_grace_ms` (plus start-up slack),
 //!    and the next start reads on to the same total, again without doubles.
 
-use crate::{ADMIN_KEY, TestNode, wait_until};
+use crate::compliance::metrics;
+use crate::{TestNode, wait_until};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -145,15 +146,4 @@ async fn events(node: &TestNode) -> BTreeMap<String, usize> {
             return counts;
         }
     }
-}
-
-async fn metrics(node: &TestNode) -> String {
-    let resp = node
-        .client()
-        .get(format!("{}/metrics", node.url))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .expect("metrics");
-    resp.text().await.expect("metrics text")
 }

@@ -16,7 +16,7 @@ use crate::REJECTS_KEPT_PER_SOURCE;
 use fjall::{Database, OwnedWriteBatch, PersistMode};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tributary_core::catalog::{Conflict, Version, expected};
+use tributary_core::catalog::{Conflict, Version, next_version};
 use tributary_core::store::{AppendItem, AppendOutcome};
 use tributary_core::{EventId, Seq, StoreError, Timestamp};
 
@@ -74,19 +74,11 @@ impl Group {
             Some(None) => None,
             None => shared.catalog_entry(cas.kind, &cas.name)?,
         };
-        let (version, live) = match found {
-            Some((v, value)) => (v, value.is_some()),
-            None => (0, false),
+        let stored = found.map(|(v, value)| (v, value.is_some()));
+        let next = match next_version(cas.kind, &cas.name, cas.expect, stored, cas.value.is_none()) {
+            Ok(next) => next,
+            Err(conflict) => return Ok(Err(conflict)),
         };
-        let current = live.then_some(version);
-        if !expected(cas.expect, current) || (cas.value.is_none() && current.is_none()) {
-            return Ok(Err(Conflict {
-                kind: cas.kind.as_str(),
-                name: cas.name,
-                current,
-            }));
-        }
-        let next = version + 1;
         self.other
             .insert(key, Some(keys::encode_record(next, cas.value.as_deref())));
         self.durable = true;

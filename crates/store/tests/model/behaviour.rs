@@ -195,6 +195,25 @@ async fn poisoned_memory_store_refuses_writes(store: Arc<MemoryStore>) {
     assert_eq!(store.poisoned().as_deref(), Some("disk gone"));
 }
 
+/// How many of 16 concurrent writes of the `SinkSecret` record `race`, each expecting `expect`, succeed.
+async fn winners(store: &Arc<dyn Store>, expect: Expect) -> usize {
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = format!("writer {i}");
+                let set = store.compare_and_set(RecordKind::SinkSecret, "race", expect, Some(&value));
+                set.await.unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap().is_ok());
+    }
+    won
+}
+
 /// The catalog's rules (`tributary_core::catalog`): create once, change by version, tombstones that keep
 /// the version, listings by prefix without tombstones, one winner among concurrent creates.
 async fn catalog_compare_and_set(store: Arc<dyn Store>) {
@@ -267,40 +286,8 @@ async fn catalog_compare_and_set(store: Arc<dyn Store>) {
         [("acme".to_owned(), 1)]
     );
     // Concurrent creates of one name: exactly one wins; concurrent updates from one version: one wins.
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let value = format!("writer {i}");
-                store
-                    .compare_and_set(SinkSecret, "race", Expect::Absent, Some(&value))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap().is_ok());
-    }
-    assert_eq!(won, 1);
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let value = format!("update {i}");
-                store
-                    .compare_and_set(SinkSecret, "race", Expect::Version(1), Some(&value))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap().is_ok());
-    }
-    assert_eq!(won, 1);
+    assert_eq!(winners(&store, Expect::Absent).await, 1);
+    assert_eq!(winners(&store, Expect::Version(1)).await, 1);
     assert_eq!(store.record(SinkSecret, "race").await.unwrap().unwrap().version, 2);
 }
 
