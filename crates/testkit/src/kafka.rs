@@ -30,6 +30,13 @@ fn binary() -> PathBuf {
     }
 }
 
+/// Whether the tansu binary is there to start.
+pub fn installed() -> bool {
+    let bin = binary();
+    bin.is_absolute() && bin.exists()
+        || std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(&bin).exists()))
+}
+
 impl Tansu {
     /// Starts a broker on a free port of 127.0.0.1 and waits (at most 30 s) until it accepts connections.
     /// Panics, saying how to install it, when the binary is missing.

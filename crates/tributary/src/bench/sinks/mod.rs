@@ -3,6 +3,8 @@
 //! same run. Each server is the machine's own (the test peers; `scripts/peers.sh` starts them); a sink
 //! whose server does not answer is reported as skipped with the reason, the others still run.
 
+#[cfg(feature = "kafka")]
+mod kafka;
 #[cfg(feature = "nats")]
 mod nats;
 #[cfg(feature = "postgres")]
@@ -52,6 +54,11 @@ pub(super) trait Target: Send + Sync {
     fn sink_toml(&self) -> String;
     /// Events in the destination written by tributary.
     async fn count(&self) -> anyhow::Result<u64>;
+    /// Whether the events written are counted at the node (its `events_delivered`) instead of by
+    /// [`count`](Self::count), for a destination that cannot count what it holds.
+    fn counted_at_node(&self) -> bool {
+        false
+    }
     /// Writes `bodies` with the plain client (to a destination of its own); the time it took.
     async fn plain(&self, bodies: &[Bytes]) -> anyhow::Result<Duration>;
     /// Removes what the run wrote.
@@ -66,6 +73,8 @@ fn targets() -> Vec<Box<dyn Target>> {
         Box::new(postgres::Postgres::new()),
         #[cfg(feature = "nats")]
         Box::new(nats::Nats::new()),
+        #[cfg(feature = "kafka")]
+        Box::new(kafka::Kafka::new()),
     ]
 }
 
@@ -118,7 +127,7 @@ pub async fn run(events: usize) -> anyhow::Result<Vec<SinkFigure>> {
             target.sink_toml()
         );
         let node = ChildNode::start_in(dir, &sub)?;
-        let took = drain(target.as_ref(), expected as u64).await;
+        let took = drain(target.as_ref(), &node.url, expected as u64).await;
         dir = node.stop()?;
         let (timed, took) = took?;
         let pb = progress(1, &format!("{name}: plain client"));
@@ -146,12 +155,26 @@ pub async fn run(events: usize) -> anyhow::Result<Vec<SinkFigure>> {
 
 /// Waits until `expected` events are in the destination; the events counted and the time from the first
 /// one seen to the last (the node's start-up is not counted).
-async fn drain(target: &dyn Target, expected: u64) -> anyhow::Result<(u64, Duration)> {
+async fn drain(target: &dyn Target, node: &str, expected: u64) -> anyhow::Result<(u64, Duration)> {
     let pb = progress(expected, &format!("{}: delivering", target.name()));
     let started = Instant::now();
     let mut first: Option<(Instant, u64)> = None;
+    let client = reqwest::Client::new();
+    let status = format!("{node}/v1/subscriptions/bench-{}", target.name());
     loop {
-        let n = target.count().await?;
+        let n = if target.counted_at_node() {
+            let view: serde_json::Value = client
+                .get(&status)
+                .bearer_auth(super::child::KEY)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            view["status"]["events_delivered"].as_u64().unwrap_or(0)
+        } else {
+            target.count().await?
+        };
         pb.set_position(n);
         if first.is_none() && n > 0 {
             first = Some((Instant::now(), n));
