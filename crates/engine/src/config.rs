@@ -131,8 +131,9 @@ impl Default for HealthConfig {
     }
 }
 
-/// Which storage backend to use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which storage backend to use: `store = "embedded"` (the default), `store = "memory"`, or
+/// `store = { type = "postgres", url = "...", schema = "tributary" }` (docs/scale-out.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     /// fjall under `data_dir` (the default).
@@ -140,6 +141,104 @@ pub enum StoreKind {
     Embedded,
     /// In memory: nothing survives a restart (tests and experiments only).
     Memory,
+    /// PostgreSQL, shared by every node pointed at it.
+    Postgres(PostgresStore),
+}
+
+/// `[node] store = { type = "postgres", ... }`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStore {
+    /// `postgres://user[:password]@host[:port]/database`.
+    pub url: String,
+    /// The schema holding tributary's tables, created if absent. Default `tributary`.
+    #[serde(default = "default_pg_schema")]
+    pub schema: String,
+    /// Connections each node keeps open. Default 16; 1 to 64.
+    #[serde(default = "default_pg_pool_size")]
+    pub pool_size: usize,
+    /// How long connecting, waiting for a pooled connection, or a statement may take, in milliseconds.
+    /// Default 10,000; 100 to 600,000.
+    #[serde(default = "default_pg_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field(
+                "url",
+                &tributary_core::url::redacted_url(&self.url, tributary_core::url::LoneUserinfo::User),
+            )
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// The store's settings.
+    pub fn settings(&self) -> tributary_store::PostgresConfig {
+        tributary_store::PostgresConfig {
+            url: self.url.clone(),
+            schema: self.schema.clone(),
+            pool_size: self.pool_size,
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+fn default_pg_schema() -> String {
+    "tributary".into()
+}
+fn default_pg_pool_size() -> usize {
+    16
+}
+fn default_pg_timeout_ms() -> u64 {
+    10_000
+}
+
+/// The table form of `store`: `{ type = "..." , ... }`.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum StoreTable {
+    Embedded,
+    Memory,
+    Postgres(PostgresStore),
+}
+
+impl<'de> Deserialize<'de> for StoreKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        const EXPECTED: &str =
+            "\"embedded\", \"memory\", or a table { type = \"postgres\", url = \"postgres://user@host/db\" }";
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = StoreKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StoreKind, E> {
+                match v {
+                    "embedded" => Ok(StoreKind::Embedded),
+                    "memory" => Ok(StoreKind::Memory),
+                    "postgres" => Err(E::custom(
+                        "store = \"postgres\" needs its connection: write store = { type = \"postgres\", url = \"postgres://user@host/db\" }",
+                    )),
+                    other => Err(E::custom(format!("unknown store {other:?}; expected {EXPECTED}"))),
+                }
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<StoreKind, M::Error> {
+                let table = StoreTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(match table {
+                    StoreTable::Embedded => StoreKind::Embedded,
+                    StoreTable::Memory => StoreKind::Memory,
+                    StoreTable::Postgres(p) => StoreKind::Postgres(p),
+                })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// `[node]`.
@@ -158,7 +257,7 @@ pub struct NodeConfig {
     /// How long in-flight deliveries may take to finish on shutdown, in milliseconds. Default 10,000.
     #[serde(default = "default_grace_ms")]
     pub shutdown_grace_ms: u64,
-    /// `embedded` (default) or `memory`.
+    /// `"embedded"` (default), `"memory"`, or `{ type = "postgres", url = "...", schema = "..." }`.
     #[serde(default)]
     pub store: StoreKind,
     /// A client that has not sent a whole request head (request line and headers) this long after the
@@ -247,6 +346,17 @@ impl NodeConfig {
         }
         if self.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
             out.push("node.metrics_token: expected at least 16 characters".into());
+        }
+        if let StoreKind::Postgres(pg) = &self.store {
+            if let Err(problems) = tributary_store::postgres::check_config(&pg.settings()) {
+                out.extend(problems.iter().map(|p| format!("node.store.{p}")));
+            }
+            if !(100..=600_000).contains(&pg.timeout_ms) {
+                out.push(format!(
+                    "node.store.timeout_ms: expected 100 to 600000, got {}",
+                    pg.timeout_ms
+                ));
+            }
         }
         out
     }
@@ -496,6 +606,50 @@ url = "http://127.0.0.1:9000/hook"
 secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 allow_private_networks = true
 "#;
+
+    /// `store` is a name or a table; a table's problems are all reported with their path, and the
+    /// password never shows in `Debug`.
+    #[test]
+    fn store_names_and_the_postgres_table() {
+        let with = |store: &str| {
+            EXAMPLE.replace(
+                "admin_key = \"change-me\"",
+                &format!("admin_key = \"change-me\"\nstore = {store}"),
+            )
+        };
+        assert_eq!(
+            Config::from_toml(&with("\"memory\"")).unwrap().node.store,
+            StoreKind::Memory
+        );
+        let c = Config::from_toml(&with(
+            r#"{ type = "postgres", url = "postgres://u:secret@127.0.0.1/db" }"#,
+        ))
+        .unwrap();
+        let StoreKind::Postgres(pg) = &c.node.store else {
+            panic!("not postgres: {:?}", c.node.store)
+        };
+        assert_eq!(
+            (pg.schema.as_str(), pg.pool_size, pg.timeout_ms),
+            ("tributary", 16, 10_000)
+        );
+        assert!(!format!("{:?}", c.node).contains("secret"));
+        let err = |store: &str| Config::from_toml(&with(store)).unwrap_err().problems.join("\n");
+        assert!(
+            err("\"postgres\"").contains("needs its connection"),
+            "{}",
+            err("\"postgres\"")
+        );
+        assert!(err("\"fjall\"").contains("unknown store \"fjall\""));
+        let all = err(r#"{ type = "postgres", url = "mysql://h", schema = "A", pool_size = 0, timeout_ms = 1 }"#);
+        for field in [
+            "node.store.url:",
+            "node.store.schema:",
+            "node.store.pool_size:",
+            "node.store.timeout_ms:",
+        ] {
+            assert!(all.contains(field), "{field} missing from {all}");
+        }
+    }
 
     #[test]
     fn issue_example_parses() {

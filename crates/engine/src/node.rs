@@ -87,18 +87,30 @@ pub struct SourceHandle {
     pub report: SourceReport,
 }
 
-/// Opens the store the config names.
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match config.node.store {
-        StoreKind::Embedded => Arc::new(tributary_store::FjallStore::open(&config.node.data_dir)?),
+/// Opens the store the config names (the embedded one on a blocking thread: opening replays its journal).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match &config.node.store {
+        StoreKind::Embedded => {
+            let dir = config.node.data_dir.clone();
+            let opened = tokio::task::spawn_blocking(move || tributary_store::FjallStore::open(&dir)).await;
+            Arc::new(opened.map_err(|e| StoreError::Backend {
+                op: "open",
+                source: Box::new(e),
+            })??)
+        }
         StoreKind::Memory => Arc::new(tributary_store::MemoryStore::new()),
+        StoreKind::Postgres(pg) => {
+            let store = tributary_store::PostgresStore::open(&pg.settings()).await?;
+            store.claim_schema(&pg.settings()).await?;
+            Arc::new(store)
+        }
     })
 }
 
 impl Node {
     /// Opens the store and starts everything.
     pub async fn start(config: Config) -> Result<Self, NodeError> {
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         Self::start_with_store(config, store).await
     }
 

@@ -36,8 +36,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Log>> {
     if config.node.store == tributary_engine::config::StoreKind::Memory {
         bail!("[node] store = \"memory\": an import would be lost; use the embedded store");
     }
-    let c = config.clone();
-    let opened = tokio::task::spawn_blocking(move || tributary_engine::node::open_store(&c)).await?;
+    let opened = tributary_engine::node::open_store(config).await;
     opened.map_err(|e| {
         let locked = matches!(&e, tributary_core::StoreError::Backend { source, .. }
             if matches!(source.downcast_ref::<tributary_store::OpenError>(), Some(tributary_store::OpenError::Locked { .. })));

@@ -1,4 +1,5 @@
-//! Behaviour every backend shares, written once over `Arc<dyn Store>` and run against each.
+//! Behaviour every backend shares, written once over `Arc<dyn Store>` and run against each (fjall,
+//! memory, PostgreSQL), and what only the PostgreSQL backend has (migrations, two nodes on one schema).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -296,7 +297,7 @@ async fn memory_store_poison() {
     poisoned_memory_store_refuses_writes(Arc::new(MemoryStore::new())).await;
 }
 
-macro_rules! for_both_backends {
+macro_rules! for_every_backend {
     ($($name:ident),* $(,)?) => {
         mod fjall_store {
             $(
@@ -316,10 +317,20 @@ macro_rules! for_both_backends {
                 }
             )*
         }
+        mod postgres_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let schema = crate::pg::Schema::new().await;
+                    super::$name(std::sync::Arc::new(schema.open().await)).await;
+                    schema.drop().await;
+                }
+            )*
+        }
     };
 }
 
-for_both_backends!(
+for_every_backend!(
     concurrent_appends_get_gap_free_seqs,
     duplicates_add_observations,
     checkpoints_and_watch,
@@ -328,3 +339,107 @@ for_both_backends!(
     delivery_state_round_trips,
     catalog_compare_and_set,
 );
+
+/// Two stores on one schema (two nodes) appending at once: one gap-free sequence, each id stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_stores_on_one_schema_share_one_sequence() {
+    let schema = crate::pg::Schema::new().await;
+    let a: Arc<dyn Store> = Arc::new(schema.open().await);
+    let b: Arc<dyn Store> = Arc::new(schema.open().await);
+    let tasks: Vec<_> = (0..40u32)
+        .map(|n| {
+            let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+            // Every id is sent by both nodes.
+            tokio::spawn(async move { store.append(batch(&format!("node-{}", n % 2), vec![ev(n / 2)])).await })
+        })
+        .collect();
+    let mut accepted = BTreeSet::new();
+    for task in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        if let [AppendItem::Accepted(seq)] = outcome.items.as_slice() {
+            assert!(accepted.insert(*seq), "seq {seq} given twice");
+        }
+    }
+    assert_eq!(accepted, (1..=20).collect::<BTreeSet<Seq>>());
+    let all = a.read_from(1, 100).await.unwrap();
+    assert_eq!(all.len(), 20);
+    for n in 0..20 {
+        let obs = b.observations("src", &ev(n).id).await.unwrap();
+        let total: u64 = obs.iter().map(|o| o.count).sum();
+        assert_eq!(total, 2, "event {n} seen by both nodes: {obs:?}");
+    }
+    drop((a, b));
+    schema.drop().await;
+}
+
+/// Opening migrates once and again changes nothing; a schema newer than this build is refused with
+/// what to do.
+#[tokio::test]
+async fn postgres_schema_versions() {
+    let schema = crate::pg::Schema::new().await;
+    let store = schema.open().await;
+    store.append(batch("o", vec![ev(1)])).await.unwrap();
+    drop(store);
+    let again = schema.open().await;
+    assert_eq!(again.last_seq(), 1, "reopening keeps the log");
+    drop(again);
+    let newer = tributary_store::postgres::SCHEMA_VERSION + 1;
+    schema
+        .execute(&format!(
+            "INSERT INTO \"{}\".schema_version (version) VALUES ({newer})",
+            schema.name
+        ))
+        .await;
+    let err = match tributary_store::PostgresStore::open(&schema.config()).await {
+        Ok(_) => panic!("a newer schema was opened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!("version {newer}, newer than this tributary knows")),
+        "{err}"
+    );
+    schema.drop().await;
+}
+
+/// A name PostgreSQL's text cannot hold is refused with the reason; event fields with NUL are kept.
+#[tokio::test]
+async fn postgres_keeps_nul_in_events_and_refuses_it_in_names() {
+    let schema = crate::pg::Schema::new().await;
+    let store = schema.open().await;
+    let mut e = ev(1);
+    e.kind = "k\0".into();
+    e.key = Some("a\0b".into());
+    e.data = serde_json::json!({ "s": "x\u{0}y" });
+    store.append(batch("o", vec![e.clone()])).await.unwrap();
+    assert_eq!(store.get("src", &e.id).await.unwrap().unwrap().event, e);
+    let mut bad = batch("o", vec![ev(2)]);
+    bad.source = "a\0b".into();
+    let err = store.append(bad).await.unwrap_err().to_string();
+    assert!(err.contains("NUL"), "{err}");
+    drop(store);
+    schema.drop().await;
+}
+
+/// A node claims its schema: a second claim is refused with what to do, and the claim ends with the store.
+#[tokio::test]
+async fn a_second_node_on_one_postgres_schema_is_refused() {
+    let schema = crate::pg::Schema::new().await;
+    let first = schema.open().await;
+    first.claim_schema(&schema.config()).await.unwrap();
+    let second = schema.open().await;
+    let err = second.claim_schema(&schema.config()).await.unwrap_err().to_string();
+    assert!(err.contains("another tributary node uses schema"), "{err}");
+    drop(first);
+    // The claim's connection closes with the store; the server notices at once on loopback.
+    let mut claimed = false;
+    for _ in 0..50 {
+        if second.claim_schema(&schema.config()).await.is_ok() {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(claimed, "the claim was not released when the first store closed");
+    drop(second);
+    schema.drop().await;
+}

@@ -3,6 +3,8 @@
 //! - every event answered with 202 is stored, and stored exactly once;
 //! - every stored event reached the receiver at least once, with one `webhook-id` per (subscription, event);
 //! - the file source never re-ingested a line (each file event has exactly one observation).
+//!
+//! Run on the embedded store and on the PostgreSQL store (a schema of its own on the machine's server).
 
 use crate::{BIN, SECRET};
 use rand::Rng;
@@ -18,6 +20,17 @@ const ROUNDS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    crash_rounds("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_nothing_acknowledged_on_postgres() {
+    let schema = crate::pg_store::Schema::new();
+    crash_rounds(&schema.node_lines()).await;
+    schema.drop().await;
+}
+
+async fn crash_rounds(node_lines: &str) {
     let rx = Receiver::start(Some(SECRET.into()), true).await.unwrap();
     // Every 7th first attempt fails, so retries are in progress when the node dies.
     rx.respond_with(|r| {
@@ -35,7 +48,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         file_path.display().to_string(),
         tributary_testkit::webhook_sink(&rx.url(), SECRET)
     );
-    let mut node = TestNode::start(BIN, &config);
+    let mut node = TestNode::start_with_node(BIN, node_lines, &config);
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let file_lines = Arc::new(Mutex::new(0u64));
     let mut next_event = 0u64;
