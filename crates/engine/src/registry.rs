@@ -101,7 +101,7 @@ pub enum ManageError {
     #[error("the subscription's worker is not running")]
     Stopped,
     /// A secret operation on a sink that signs with no secret.
-    #[error("a {0} sink has no signing secret; only webhook subscriptions have one")]
+    #[error("a {0} sink has no signing secret (only sinks that sign their deliveries have one)")]
     NoSecret(&'static str),
     /// The subscription names a tenant that does not exist.
     #[error("no tenant named {0:?}; create it first with `tributary tenants create {0}` (POST /v1/tenants)")]
@@ -216,7 +216,7 @@ pub(crate) async fn resolve_secret(store: &dyn Catalog, subscription: &str) -> R
     }
     tracing::info!(
         subscription,
-        "generated a webhook signing secret; read it with GET /v1/subscriptions/{subscription}/secret"
+        "generated a signing secret; read it with GET /v1/subscriptions/{subscription}/secret"
     );
     Ok(secret)
 }
