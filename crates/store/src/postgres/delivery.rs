@@ -73,7 +73,7 @@ impl DeliveryState for PostgresStore {
                 update.attempts.iter().map(|a| ((a.seq, a.attempt), a)).collect();
             let seqs: Vec<i64> = latest.keys().map(|(s, _)| seq(*s)).collect();
             let numbers: Vec<i64> = latest.keys().map(|(_, a)| i64::from(*a)).collect();
-            let bodies: Vec<String> = latest.values().map(|a| json(a)).collect();
+            let bodies: Vec<String> = latest.values().map(json).collect();
             let put = tx
                 .prepare_cached(&format!(
                     "INSERT INTO {} (subscription, seq, attempt, attempt_record) \
