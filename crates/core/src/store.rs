@@ -274,6 +274,23 @@ pub trait Log: Send + Sync + 'static {
     async fn put_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Why the store refuses writes, if it does.
     fn poisoned(&self) -> Option<String>;
+    /// Whether the store can be written now, asked by `/health`: `Err` with the reason when it is
+    /// poisoned or its server does not answer. Answers within a few seconds.
+    async fn check(&self) -> Result<(), String> {
+        match self.poisoned() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the same write may succeed later without a restart: the backend failed (a server that is
+    /// down, a connection that broke) and `store` is not poisoned. Poisoned and closed stores, and
+    /// corrupt records, are not retried.
+    pub fn is_transient(&self, store: &(impl Log + ?Sized)) -> bool {
+        matches!(self, StoreError::Backend { .. }) && store.poisoned().is_none()
+    }
 }
 
 /// The delivery state of a store: per subscription, its cursor, pending retries, attempts and dead

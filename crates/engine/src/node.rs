@@ -107,6 +107,47 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     })
 }
 
+/// Runs a pulling source. One that stopped because the store failed for a while (a PostgreSQL store
+/// whose server is down) is built again and restarted from its checkpoints after a backoff (0.5 s
+/// doubling to 10 s), as long as the store is not poisoned; any other error stops it for good, reported
+/// in its status.
+async fn supervise(
+    mut task: Box<dyn tributary_core::Source>,
+    cx: SourceContext,
+    spec: SourceSpec,
+    store: Arc<dyn Store>,
+    status: Arc<SourceStatus>,
+) {
+    const FIRST: Duration = Duration::from_millis(500);
+    let mut backoff = FIRST;
+    loop {
+        let started = std::time::Instant::now();
+        let Err(error) = task.run(cx.clone()).await else { break };
+        let transient =
+            matches!(&error, tributary_core::SourceError::Store { error, .. } if error.is_transient(store.as_ref()));
+        if !transient || cx.shutdown.is_cancelled() {
+            tracing::error!(source = %cx.name, %error, "source stopped; fix the cause and restart tributary");
+            *status.failure.lock().expect("failure lock") = Some(error.to_string());
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = FIRST;
+        }
+        tracing::warn!(source = %cx.name, %error, retry_in_ms = backoff.as_millis() as u64, "source stopped on a store error; restarting it from its checkpoints");
+        *status.failure.lock().expect("failure lock") =
+            Some(format!("{error}; restarting in {} ms", backoff.as_millis()));
+        tokio::select! {
+            _ = cx.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+        let BuiltSource::Task(again) = spec.build() else { break };
+        task = again;
+        *status.failure.lock().expect("failure lock") = None;
+    }
+    status.running.store(false, Relaxed);
+}
+
 impl Node {
     /// Opens the store and starts everything.
     pub async fn start(config: Config) -> Result<Self, NodeError> {
@@ -136,15 +177,7 @@ impl Node {
                         shutdown: sources_token.clone(),
                         report: report.clone(),
                     };
-                    let (name, status) = (sc.name().to_owned(), status.clone());
-                    source_tasks.spawn(async move {
-                        let result = task.run(cx).await;
-                        status.running.store(false, Relaxed);
-                        if let Err(error) = result {
-                            tracing::error!(source = %name, %error, "source stopped; fix the cause and restart tributary");
-                            *status.failure.lock().expect("failure lock") = Some(error.to_string());
-                        }
-                    });
+                    source_tasks.spawn(supervise(task, cx, sc.clone(), store.clone(), status.clone()));
                     None
                 }
             };

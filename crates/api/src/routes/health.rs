@@ -67,9 +67,9 @@ fn comp(status: &str, reason: Option<String>) -> Component {
     responses((status = 200, description = "ok or degraded", body = Health), (status = 503, description = "down or stalled", body = Health)))]
 pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
     let detailed = crate::auth::is_operator(&node, &headers);
-    let store = match node.store.poisoned() {
-        Some(reason) => comp("down", Some(reason)),
-        None => comp("ok", None),
+    let store = match node.store.check().await {
+        Err(reason) => comp("down", Some(reason)),
+        Ok(()) => comp("ok", None),
     };
     let mut overall = if store.status == "down" { "down" } else { "ok" };
     let mut sources = BTreeMap::new();

@@ -320,6 +320,21 @@ impl Log for PostgresStore {
         // A failed transaction leaves nothing behind: there is nothing to poison.
         None
     }
+
+    async fn check(&self) -> Result<(), String> {
+        let ping = async {
+            let client = self.client("check").await.map_err(|e| e.to_string())?;
+            client
+                .execute("SELECT 1", &[])
+                .await
+                .map_err(|e| format!("PostgreSQL store {}: {}", self.shown, super::schema::describe(&e)))
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(3), ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("PostgreSQL store {}: no answer within 3 s", self.shown)),
+        }
+    }
 }
 
 /// Upserts one state entry, in a transaction or on its own.

@@ -56,8 +56,8 @@ pub struct PostgresStore {
     seq_tx: watch::Sender<Seq>,
     /// The URL without its password, for messages.
     shown: String,
-    /// The connection holding this node's claim on the schema ([`PostgresStore::claim_schema`]).
-    claim: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// The task holding this node's claim on the schema ([`PostgresStore::claim_schema`]).
+    claim: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// The statements, with the schema's name in them.
@@ -186,7 +186,7 @@ impl PostgresStore {
             last_seq: AtomicU64::new(0),
             seq_tx: watch::channel(0).0,
             shown,
-            claim: tokio::sync::Mutex::new(None),
+            claim: std::sync::Mutex::new(None),
         };
         let client = store.client("open").await?;
         schema::migrate(&client, &store.sql)
@@ -206,9 +206,9 @@ impl PostgresStore {
     }
 
     /// Claims the schema for this node alone, as the embedded store locks its directory: a session
-    /// advisory lock held on a connection of its own for as long as the store is open. A second node on
-    /// the same schema is refused with what to do; sharing a schema between nodes needs the leases of
-    /// issue 13 (docs/scale-out.md).
+    /// advisory lock held on a connection of its own for as long as the store is open, and taken again
+    /// when that connection breaks (PostgreSQL restarted). A second node on the same schema is refused
+    /// with what to do; sharing a schema between nodes needs the leases of issue 13 (docs/scale-out.md).
     pub async fn claim_schema(&self, config: &PostgresConfig) -> Result<(), StoreError> {
         let mut connection = check_config(config).map_err(|e| StoreError::Backend {
             op: "open",
@@ -216,22 +216,8 @@ impl PostgresStore {
         })?;
         connection.connect_timeout(config.timeout);
         connection.application_name("tributary node claim");
-        let (client, conn) = connection
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(backend("open"))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::error!(error = %e, "PostgreSQL store: the connection holding this node's claim on the schema closed");
-            }
-        });
         let key = format!("tributary node {}", self.sql.schema);
-        let held: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])
-            .await
-            .map_err(backend("open"))?
-            .get(0);
-        if !held {
+        let Some(first) = take_claim(&connection, &key).await.map_err(backend("open"))? else {
             return Err(StoreError::Backend {
                 op: "open",
                 source: format!(
@@ -240,8 +226,31 @@ impl PostgresStore {
                 )
                 .into(),
             });
-        }
-        *self.claim.lock().await = Some(client);
+        };
+        let (schema, shown) = (self.sql.schema.clone(), self.shown.clone());
+        let keeper = tokio::spawn(async move {
+            let (mut client, mut closed) = first;
+            loop {
+                let _ = (&mut closed).await;
+                drop(client);
+                tracing::warn!(%schema, store = %shown, "PostgreSQL store: the connection holding this node's claim on the schema closed; taking the claim again");
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    match take_claim(&connection, &key).await {
+                        Ok(Some(again)) => {
+                            (client, closed) = again;
+                            tracing::info!(%schema, "PostgreSQL store: this node's claim on the schema is taken again");
+                            break;
+                        }
+                        Ok(None) => {
+                            tracing::error!(%schema, store = %shown, "PostgreSQL store: another tributary node took this node's schema while the connection was down; stop one of them")
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        });
+        *self.claim.lock().unwrap_or_else(|e| e.into_inner()) = Some(keeper.abort_handle());
         Ok(())
     }
 
@@ -260,6 +269,32 @@ impl PostgresStore {
             self.seq_tx.send_replace(last);
         }
     }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // The claim's connection closes with its task.
+        if let Some(keeper) = self.claim.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            keeper.abort();
+        }
+    }
+}
+
+/// Connects and tries the claim's advisory lock: the connection and a task that ends when it closes, or
+/// `None` when another session holds the lock.
+async fn take_claim(
+    connection: &tokio_postgres::Config,
+    key: &str,
+) -> Result<Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>, tokio_postgres::Error> {
+    let (client, conn) = connection.connect(tokio_postgres::NoTls).await?;
+    let closed = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let held: bool = client
+        .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])
+        .await?
+        .get(0);
+    Ok(held.then_some((client, closed)))
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ mod pg_cdc_ops;
 #[cfg(all(feature = "kafka", feature = "postgres", feature = "postgres-source"))]
 mod pg_outbox_example;
 mod pg_store;
+mod pg_store_outage;
 mod shutdown;
 #[cfg(feature = "kafka")]
 mod sink_kafka;

@@ -116,6 +116,10 @@ pub struct Worker {
     submitted_cursor: Seq,
     /// The delivery update being written, if one is: one at a time, in order, while deliveries go on.
     committing: Option<tokio::task::JoinHandle<Result<Seq, StoreError>>>,
+    /// Cancelled when the worker stops: a delivery commit retried while the store fails gives up then.
+    stop: CancellationToken,
+    /// When the worker last warned that the store fails (once per 30 s while it does).
+    store_warned: Option<Instant>,
     update: DeliveryUpdate,
     pending_changes: BTreeMap<Seq, Option<Pending>>,
 }
@@ -184,6 +188,8 @@ impl Worker {
             failing: outcome::FailingLog::default(),
             submitted_cursor: state.cursor,
             committing: None,
+            stop: CancellationToken::new(),
+            store_warned: None,
             update: DeliveryUpdate::default(),
             pending_changes: BTreeMap::new(),
             config,
@@ -213,11 +219,26 @@ impl Worker {
         mut control: mpsc::Receiver<Control>,
     ) -> Result<(), StoreError> {
         let mut seq_watch = self.store.watch_seq();
+        self.stop = shutdown.clone();
         loop {
             let now = Instant::now();
             let mut wake: Option<Instant> = None;
             if !self.paused {
-                wake = self.launch(now).await?;
+                wake = match self.launch(now).await {
+                    Ok(wake) => wake,
+                    // A store that fails for a while (its server is down): read again in a second.
+                    Err(e) if e.is_transient(self.store.as_ref()) => {
+                        if self
+                            .store_warned
+                            .is_none_or(|at| at.elapsed() > Duration::from_secs(30))
+                        {
+                            tracing::warn!(subscription = %self.name, error = %e, "cannot read the store; trying again every second");
+                            self.store_warned = Some(now);
+                        }
+                        Some(now + Duration::from_secs(1))
+                    }
+                    Err(e) => return Err(e),
+                };
             }
             self.start_commit();
             let sleep_until = wake.map(tokio::time::Instant::from_std);
@@ -335,9 +356,11 @@ impl Worker {
             }
             match next_pending {
                 Some(seq) => {
+                    // Read before the entry leaves the schedule, so a failed read leaves it due.
+                    let stored = self.store.get_seq(seq).await?;
                     self.due.remove(&due.expect("due entry exists"));
                     let p = self.pending.get(&seq).cloned().expect("due entries are pending");
-                    match self.store.get_seq(seq).await? {
+                    match stored {
                         Some(event) => {
                             self.pending_in_flight.insert(seq);
                             if let Some(k) = &p.key {
@@ -484,10 +507,25 @@ impl Worker {
         }
         let update = std::mem::take(&mut self.update);
         self.submitted_cursor = cursor;
-        let (store, name) = (self.store.clone(), self.name.clone());
+        let (store, name, stop) = (self.store.clone(), self.name.clone(), self.stop.clone());
         self.committing = Some(tokio::spawn(async move {
-            store.commit_delivery(&name, update).await?;
-            Ok(cursor)
+            // A store that fails for a while is retried until it answers, or until the worker stops
+            // (then the deliveries since the last commit are made again after restart).
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match store.commit_delivery(&name, update.clone()).await {
+                    Ok(()) => return Ok(cursor),
+                    Err(e) if e.is_transient(store.as_ref()) && !stop.is_cancelled() => {
+                        tracing::warn!(subscription = %name, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot record delivery progress; retrying");
+                        tokio::select! {
+                            _ = stop.cancelled() => return Err(e),
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }));
     }
 
