@@ -15,7 +15,10 @@ use tributary_core::{EventId, Log, Observation, Reject, Seq, StoreError, StoredE
 impl Log for PostgresStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         let source = text("source", &batch.source)?;
-        let observer = text("observer", &batch.observer)?;
+        // Who saw an event comes from outside (a collector's node id): a NUL, which PostgreSQL text cannot
+        // hold, is shown as U+FFFD rather than stopping the source.
+        let observer_text = batch.observer.replace('\0', "\u{fffd}");
+        let observer = observer_text.as_str();
         let t = |name| self.sql.t(name);
         let e = backend("append");
         let mut client = self.client("append").await?;
@@ -25,7 +28,6 @@ impl Log for PostgresStore {
             .await
             .map_err(&e)?;
         let mut last: i64 = tx.query_one(&lock, &[]).await.map_err(&e)?.get(0);
-        let first_last = last;
 
         // Which ids are known, then a number for each new one, in batch order.
         let scoped: Vec<EventId> = batch.events.iter().map(|ev| ev.id.in_source(source)).collect();
@@ -158,9 +160,9 @@ impl Log for PostgresStore {
             }
         }
         tx.commit().await.map_err(&e)?;
-        if last > first_last {
-            self.committed(last as Seq);
-        }
+        // Always: after a commit whose answer was lost, the retry finds only duplicates, and the watchers
+        // must still learn of what that commit stored (`committed` only moves forward).
+        self.committed(last as Seq);
         Ok(AppendOutcome { items })
     }
 

@@ -161,6 +161,12 @@ impl PostgresStore {
         if connection.get_application_name().is_none() {
             connection.application_name("tributary");
         }
+        // A statement, or a transaction left idle (a connection gone half-open while holding the counter
+        // row), ends after `timeout`, so it cannot hold every append up.
+        let ms = config.timeout.as_millis();
+        connection.options(format!(
+            "-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
+        ));
         let manager = Manager::from_config(
             connection,
             tokio_postgres::NoTls,

@@ -412,6 +412,10 @@ async fn postgres_keeps_nul_in_events_and_refuses_it_in_names() {
     e.data = serde_json::json!({ "s": "x\u{0}y" });
     store.append(batch("o", vec![e.clone()])).await.unwrap();
     assert_eq!(store.get("src", &e.id).await.unwrap().unwrap().event, e);
+    // An observer from outside with a NUL is kept, shown with U+FFFD.
+    store.append(batch("node\0id", vec![ev(3)])).await.unwrap();
+    let obs = store.observations("src", &ev(3).id).await.unwrap();
+    assert_eq!(obs[0].observer, "node\u{fffd}id");
     let mut bad = batch("o", vec![ev(2)]);
     bad.source = "a\0b".into();
     let err = store.append(bad).await.unwrap_err().to_string();
