@@ -90,13 +90,17 @@ impl DeliveryState for PostgresStore {
                 "pending",
                 "pending",
                 &update.pending_remove,
-                latest(update.pending_put.iter().map(|p| (p.seq, json(p)))),
+                update
+                    .pending_put
+                    .iter()
+                    .map(|p| (p.seq, json(p)))
+                    .collect::<BTreeMap<Seq, String>>(),
             ),
             (
                 "dead_letters",
                 "dead_letter",
                 &update.dead_remove,
-                latest(update.dead_letters.iter().map(|d| (d.seq, json(d)))),
+                update.dead_letters.iter().map(|d| (d.seq, json(d))).collect(),
             ),
         ] {
             if !removed.is_empty() {
@@ -184,9 +188,4 @@ impl DeliveryState for PostgresStore {
             .map(|r| decode("dead_letters", r.get(0), r.get(1)))
             .collect()
     }
-}
-
-/// The last record of each seq.
-fn latest(records: impl Iterator<Item = (Seq, String)>) -> BTreeMap<Seq, String> {
-    records.collect()
 }

@@ -72,6 +72,18 @@ impl Sql {
     }
 }
 
+/// Another node holds the schema ([`PostgresStore::claim_schema`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another tributary node uses schema {schema:?} of the PostgreSQL store {store}; stop it, or give this node a schema of its own ([node] store.schema)"
+)]
+pub struct SchemaInUse {
+    /// The schema.
+    pub schema: String,
+    /// The store's URL, without its password.
+    pub store: String,
+}
+
 /// The URL with its password replaced by `***`.
 pub fn redacted_url(url: &str) -> String {
     tributary_core::url::redacted_url(url, tributary_core::url::LoneUserinfo::User)
@@ -226,17 +238,17 @@ impl PostgresStore {
         let Some(first) = take_claim(&connection, &key).await.map_err(backend("open"))? else {
             return Err(StoreError::Backend {
                 op: "open",
-                source: format!(
-                    "another tributary node uses schema {:?} of the PostgreSQL store {}; stop it, or give this node a schema of its own ([node] store.schema)",
-                    self.sql.schema, self.shown
-                )
-                .into(),
+                source: Box::new(SchemaInUse {
+                    schema: self.sql.schema.clone(),
+                    store: self.shown.clone(),
+                }),
             });
         };
         let (schema, shown) = (self.sql.schema.clone(), self.shown.clone());
         let keeper = tokio::spawn(async move {
             let (mut client, mut closed) = first;
             loop {
+                let mut reported = false;
                 let _ = (&mut closed).await;
                 drop(client);
                 tracing::warn!(%schema, store = %shown, "PostgreSQL store: the connection holding this node's claim on the schema closed; taking the claim again");
@@ -248,10 +260,11 @@ impl PostgresStore {
                             tracing::info!(%schema, "PostgreSQL store: this node's claim on the schema is taken again");
                             break;
                         }
-                        Ok(None) => {
-                            tracing::error!(%schema, store = %shown, "PostgreSQL store: another tributary node took this node's schema while the connection was down; stop one of them")
+                        Ok(None) if !reported => {
+                            reported = true;
+                            tracing::error!(%schema, store = %shown, "PostgreSQL store: another tributary node took this node's schema while the connection was down; stop one of them");
                         }
-                        Err(_) => {}
+                        Ok(None) | Err(_) => {}
                     }
                 }
             }

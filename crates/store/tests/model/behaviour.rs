@@ -431,7 +431,13 @@ async fn a_second_node_on_one_postgres_schema_is_refused() {
     let first = schema.open().await;
     first.claim_schema(&schema.config()).await.unwrap();
     let second = schema.open().await;
-    let err = second.claim_schema(&schema.config()).await.unwrap_err().to_string();
+    let err = second.claim_schema(&schema.config()).await.unwrap_err();
+    // Typed, so `tributary import` can say how to send the file to the running node instead.
+    assert!(
+        matches!(&err, StoreError::Backend { source, .. } if source.is::<tributary_store::postgres::SchemaInUse>()),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains("another tributary node uses schema"), "{err}");
     drop(first);
     // The claim's connection closes with the store; the server notices at once on loopback.

@@ -70,12 +70,8 @@ impl Target for Kafka {
         )
     }
 
-    fn counted_at_node(&self) -> bool {
-        true
-    }
-
-    async fn count(&self) -> anyhow::Result<u64> {
-        anyhow::bail!("the kafka target is counted at the node")
+    async fn count(&self, node: &str) -> anyhow::Result<u64> {
+        super::delivered_at_node(node).await
     }
 
     async fn plain(&self, bodies: &[Bytes]) -> anyhow::Result<Duration> {

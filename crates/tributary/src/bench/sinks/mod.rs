@@ -52,13 +52,9 @@ pub(super) trait Target: Send + Sync {
     async fn prepare(&mut self) -> anyhow::Result<()>;
     /// The `[subscriptions.sink]` table's keys.
     fn sink_toml(&self) -> String;
-    /// Events in the destination written by tributary.
-    async fn count(&self) -> anyhow::Result<u64>;
-    /// Whether the events written are counted at the node (its `events_delivered`) instead of by
-    /// [`count`](Self::count), for a destination that cannot count what it holds.
-    fn counted_at_node(&self) -> bool {
-        false
-    }
+    /// Events in the destination written by tributary; `node` is the subscription's URL on the node, for
+    /// a destination that cannot count what it holds ([`delivered_at_node`]).
+    async fn count(&self, node: &str) -> anyhow::Result<u64>;
     /// Writes `bodies` with the plain client (to a destination of its own); the time it took.
     async fn plain(&self, bodies: &[Bytes]) -> anyhow::Result<Duration>;
     /// Removes what the run wrote.
@@ -153,28 +149,30 @@ pub async fn run(events: usize) -> anyhow::Result<Vec<SinkFigure>> {
     Ok(figures)
 }
 
+/// Events the node delivered to the subscription at `subscription` (its `events_delivered`): each
+/// counted once the destination acknowledged it.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+async fn delivered_at_node(subscription: &str) -> anyhow::Result<u64> {
+    let view: serde_json::Value = reqwest::Client::new()
+        .get(subscription)
+        .bearer_auth(super::child::KEY)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(view["status"]["events_delivered"].as_u64().unwrap_or(0))
+}
+
 /// Waits until `expected` events are in the destination; the events counted and the time from the first
 /// one seen to the last (the node's start-up is not counted).
 async fn drain(target: &dyn Target, node: &str, expected: u64) -> anyhow::Result<(u64, Duration)> {
     let pb = progress(expected, &format!("{}: delivering", target.name()));
     let started = Instant::now();
     let mut first: Option<(Instant, u64)> = None;
-    let client = reqwest::Client::new();
-    let status = format!("{node}/v1/subscriptions/bench-{}", target.name());
+    let subscription = format!("{node}/v1/subscriptions/bench-{}", target.name());
     loop {
-        let n = if target.counted_at_node() {
-            let view: serde_json::Value = client
-                .get(&status)
-                .bearer_auth(super::child::KEY)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            view["status"]["events_delivered"].as_u64().unwrap_or(0)
-        } else {
-            target.count().await?
-        };
+        let n = target.count(&subscription).await?;
         pb.set_position(n);
         if first.is_none() && n > 0 {
             first = Some((Instant::now(), n));

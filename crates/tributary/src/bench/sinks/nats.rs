@@ -53,7 +53,7 @@ impl Target for Nats {
         )
     }
 
-    async fn count(&self) -> anyhow::Result<u64> {
+    async fn count(&self, _node: &str) -> anyhow::Result<u64> {
         match self.js().get_stream(&self.stream).await {
             Ok(mut s) => Ok(s.info().await?.state.messages),
             Err(_) => Ok(0),

@@ -75,7 +75,7 @@ impl Target for Postgres {
         )
     }
 
-    async fn count(&self) -> anyhow::Result<u64> {
+    async fn count(&self, _node: &str) -> anyhow::Result<u64> {
         let sql = format!("SELECT count(*) FROM {}.inbox", self.schema);
         match self.client().query_one(&sql, &[]).await {
             Ok(row) => Ok(row.get::<_, i64>(0) as u64),

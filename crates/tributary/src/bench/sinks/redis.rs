@@ -53,7 +53,7 @@ impl Target for Redis {
         )
     }
 
-    async fn count(&self) -> anyhow::Result<u64> {
+    async fn count(&self, _node: &str) -> anyhow::Result<u64> {
         Ok(self.conn().xlen(&self.stream).await?)
     }
 
