@@ -8,12 +8,15 @@
 //! - [`store`]: the [`Store`] every backend implements, in three roles ([`Log`], [`DeliveryState`],
 //!   [`Catalog`]), with its batch and delivery-state types; [`catalog`]: versioned records changed by
 //!   compare-and-set.
+//! - [`cluster`]: the leases by which several nodes sharing one store split the work, and the
+//!   [`cluster::Fence`] that keeps a node that lost its lease from writing.
 //! - [`delivery`]: the [`Sink`] trait and the explicit [`DeliveryStatus`] of one attempt.
 //! - [`source`]: the [`Source`] trait and its [`SourceContext`].
 //! - [`url`]: a connection URL without its password, for logs and views ([`url::redacted_url`]).
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod cluster;
 pub mod delivery;
 pub mod event;
 pub mod filter;

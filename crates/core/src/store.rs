@@ -37,6 +37,9 @@ pub struct AppendBatch {
     /// a source's own state that must move together with its checkpoint (Lightning's updates waiting
     /// for their announcement). Applied in order; the later of two changes of one key wins.
     pub meta: Vec<(String, Option<String>)>,
+    /// The lease this write is made under, on a store shared by several nodes (see
+    /// [`crate::cluster`]): refused with [`StoreError::LeaseLost`] unless it is still held.
+    pub fence: Option<crate::cluster::Fence>,
 }
 
 /// A source position for one of its partitions.
@@ -199,6 +202,9 @@ pub struct DeliveryUpdate {
     pub dead_letters: Vec<DeadLetter>,
     /// Dead letters to remove (by seq), e.g. when replayed.
     pub dead_remove: Vec<Seq>,
+    /// The lease this update is made under, on a store shared by several nodes (see
+    /// [`crate::cluster`]): refused with [`StoreError::LeaseLost`] unless it is still held.
+    pub fence: Option<crate::cluster::Fence>,
 }
 
 impl DeliveryUpdate {
@@ -240,6 +246,16 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("store is closed")]
     Closed,
+    /// A write was made under a lease this node no longer holds (see [`crate::cluster`]).
+    #[error(
+        "node {holder:?} no longer holds the lease {lease:?} (it expired and another node may have taken it); the write was refused and the work moves to the lease's holder"
+    )]
+    LeaseLost {
+        /// The lease.
+        lease: String,
+        /// The node that wrote.
+        holder: String,
+    },
 }
 
 /// The log of a store: events with their dedup index and observations, source checkpoints and rejects,
@@ -281,6 +297,10 @@ pub trait Log: Send + Sync + 'static {
             Some(reason) => Err(reason),
             None => Ok(()),
         }
+    }
+    /// The leases of a store several nodes share; `None` (the default) for a store one node owns.
+    fn leases(&self) -> Option<&dyn crate::cluster::Leases> {
+        None
     }
 }
 

@@ -260,6 +260,7 @@ fn update(op: &Op, t: Timestamp) -> DeliveryUpdate {
             })
             .collect(),
         dead_remove: dead_remove.iter().map(|&s| s.into()).collect(),
+        fence: None,
     }
 }
 
@@ -359,6 +360,7 @@ async fn apply(store: &dyn Store, m: &mut Model, op: &Op, t: Timestamp, names: &
                     .iter()
                     .map(|(k, v)| (format!("key{k}"), v.map(|v| v.to_string())))
                     .collect(),
+                fence: None,
             };
             let got = store.append(batch.clone()).await.unwrap();
             prop_assert_eq!(got.items, m.append(&batch));

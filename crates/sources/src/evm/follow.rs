@@ -249,6 +249,7 @@ impl Follower {
                 position: s.render(),
             }),
             meta: Vec::new(),
+            fence: None,
         }
     }
 

@@ -108,6 +108,7 @@ impl HttpSource {
             rejects: Vec::new(),
             checkpoint: None,
             meta: Vec::new(),
+            fence: None,
         };
         let outcome = store.append(batch).await?;
         let accepted = outcome

@@ -56,6 +56,9 @@ impl DeliveryState for PostgresStore {
         let e = backend("commit_delivery");
         let mut client = self.client("commit_delivery").await?;
         let tx = client.transaction().await.map_err(&e)?;
+        if let Some(fence) = &update.fence {
+            super::cluster::check_fence(&tx, &self.sql, fence, "commit_delivery").await?;
+        }
         if update.cursor.is_some() || update.paused.is_some() {
             let put = tx
                 .prepare_cached(&format!(

@@ -23,6 +23,10 @@ impl Log for PostgresStore {
         let e = backend("append");
         let mut client = self.client("append").await?;
         let tx = client.transaction().await.map_err(&e)?;
+        // The lease first, then the counter: a node taking the lease over waits for this commit.
+        if let Some(fence) = &batch.fence {
+            super::cluster::check_fence(&tx, &self.sql, fence, "append").await?;
+        }
         let lock = tx
             .prepare_cached(&format!("SELECT n FROM {} FOR UPDATE", t("seq")))
             .await
@@ -83,6 +87,12 @@ impl Log for PostgresStore {
                 .await
                 .map_err(&e)?;
             tx.execute(&bump, &[&last]).await.map_err(&e)?;
+            // The other nodes learn of the new events at commit (see `notify`).
+            let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(&e)?;
+            let payload = format!("{}:{last}", self.sql.schema);
+            tx.execute(&notify, &[&super::notify::CHANNEL, &payload])
+                .await
+                .map_err(&e)?;
         }
         if !seen.is_empty() {
             let scoped_ids: Vec<&[u8]> = seen.keys().map(|s| s.0.as_slice()).collect();
@@ -276,11 +286,11 @@ impl Log for PostgresStore {
     }
 
     fn last_seq(&self) -> Seq {
-        self.last_seq.load(Ordering::Acquire)
+        self.seq.last.load(Ordering::Acquire)
     }
 
     fn watch_seq(&self) -> watch::Receiver<Seq> {
-        self.seq_tx.subscribe()
+        self.seq.tx.subscribe()
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -316,6 +326,10 @@ impl Log for PostgresStore {
             text("state entry", value)?,
         )
         .await
+    }
+
+    fn leases(&self) -> Option<&dyn tributary_core::cluster::Leases> {
+        Some(self)
     }
 
     fn poisoned(&self) -> Option<String> {

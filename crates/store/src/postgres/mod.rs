@@ -8,6 +8,9 @@
 //!   entries.
 //! - `delivery`: the [`DeliveryState`](tributary_core::DeliveryState).
 //! - `catalog`: the [`Catalog`](tributary_core::catalog::Catalog) with compare-and-set.
+//! - `cluster`: the [`Leases`](tributary_core::cluster::Leases) by which several nodes on one schema
+//!   split the work, and the fence every leased write passes (ADR 0007).
+//! - `notify`: how a node learns of the events other nodes appended (LISTEN/NOTIFY, and a poll).
 //! - `rows`: how events and the delivery records are written in rows.
 //!
 //! Invariants, on top of those of [`tributary_core::store`]:
@@ -21,16 +24,16 @@
 //!   `json` column, where it is escaped.
 
 mod catalog;
+mod cluster;
 mod delivery;
 mod log;
+mod notify;
 mod rows;
 mod schema;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
 use tributary_core::{Seq, StoreError};
 
 pub use schema::SCHEMA_VERSION;
@@ -52,12 +55,11 @@ pub struct PostgresConfig {
 pub struct PostgresStore {
     pool: Pool,
     sql: Arc<Sql>,
-    last_seq: AtomicU64,
-    seq_tx: watch::Sender<Seq>,
+    seq: Arc<notify::SeqWatch>,
     /// The URL without its password, for messages.
     shown: String,
-    /// The task holding this node's claim on the schema ([`PostgresStore::claim_schema`]).
-    claim: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// The task listening for other nodes' appends.
+    listener: tokio::task::AbortHandle,
 }
 
 /// The statements, with the schema's name in them.
@@ -70,18 +72,6 @@ impl Sql {
     pub(crate) fn t(&self, table: &str) -> String {
         format!("\"{}\".{table}", self.schema)
     }
-}
-
-/// Another node holds the schema ([`PostgresStore::claim_schema`]).
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "another tributary node uses schema {schema:?} of the PostgreSQL store {store}; stop it, or give this node a schema of its own ([node] store.schema)"
-)]
-pub struct SchemaInUse {
-    /// The schema.
-    pub schema: String,
-    /// The store's URL, without its password.
-    pub store: String,
 }
 
 /// The URL with its password replaced by `***`.
@@ -198,79 +188,37 @@ impl PostgresStore {
         let sql = Arc::new(Sql {
             schema: config.schema.clone(),
         });
-        let store = Self {
-            pool,
-            sql,
-            last_seq: AtomicU64::new(0),
-            seq_tx: watch::channel(0).0,
-            shown,
-            claim: std::sync::Mutex::new(None),
-        };
-        let client = store.client("open").await?;
-        schema::migrate(&client, &store.sql)
-            .await
-            .map_err(|e| StoreError::Backend {
-                op: "open",
-                source: format!("PostgreSQL store {} schema {}: {e}", store.shown, config.schema).into(),
-            })?;
+        let client = pool.get().await.map_err(|e| StoreError::Backend {
+            op: "open",
+            source: format!("no connection to the PostgreSQL store {shown}: {e}").into(),
+        })?;
+        schema::migrate(&client, &sql).await.map_err(|e| StoreError::Backend {
+            op: "open",
+            source: format!("PostgreSQL store {shown} schema {}: {e}", config.schema).into(),
+        })?;
         let last: i64 = client
-            .query_one(&format!("SELECT n FROM {}", store.sql.t("seq")), &[])
+            .query_one(&format!("SELECT n FROM {}", sql.t("seq")), &[])
             .await
             .map_err(backend("open"))?
             .get(0);
-        store.last_seq.store(last as Seq, Ordering::Release);
-        store.seq_tx.send_replace(last as Seq);
-        Ok(store)
-    }
-
-    /// Claims the schema for this node alone, as the embedded store locks its directory: a session
-    /// advisory lock held on a connection of its own for as long as the store is open, and taken again
-    /// when that connection breaks (PostgreSQL restarted). A second node on the same schema is refused
-    /// with what to do; sharing a schema between nodes needs the leases of issue 13 (docs/scale-out.md).
-    pub async fn claim_schema(&self, config: &PostgresConfig) -> Result<(), StoreError> {
-        let mut connection = check_config(config).map_err(|e| StoreError::Backend {
-            op: "open",
-            source: e.join("; ").into(),
-        })?;
-        connection.connect_timeout(config.timeout);
-        connection.application_name("tributary node claim");
-        let key = format!("tributary node {}", self.sql.schema);
-        let Some(first) = take_claim(&connection, &key).await.map_err(backend("open"))? else {
-            return Err(StoreError::Backend {
-                op: "open",
-                source: Box::new(SchemaInUse {
-                    schema: self.sql.schema.clone(),
-                    store: self.shown.clone(),
-                }),
-            });
-        };
-        let (schema, shown) = (self.sql.schema.clone(), self.shown.clone());
-        let keeper = tokio::spawn(async move {
-            let (mut client, mut closed) = first;
-            loop {
-                let mut reported = false;
-                let _ = (&mut closed).await;
-                drop(client);
-                tracing::warn!(%schema, store = %shown, "PostgreSQL store: the connection holding this node's claim on the schema closed; taking the claim again");
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    match take_claim(&connection, &key).await {
-                        Ok(Some(again)) => {
-                            (client, closed) = again;
-                            tracing::info!(%schema, "PostgreSQL store: this node's claim on the schema is taken again");
-                            break;
-                        }
-                        Ok(None) if !reported => {
-                            reported = true;
-                            tracing::error!(%schema, store = %shown, "PostgreSQL store: another tributary node took this node's schema while the connection was down; stop one of them");
-                        }
-                        Ok(None) | Err(_) => {}
-                    }
-                }
-            }
-        });
-        *self.claim.lock().unwrap_or_else(|e| e.into_inner()) = Some(keeper.abort_handle());
-        Ok(())
+        let seq = Arc::new(notify::SeqWatch::new(last as Seq));
+        let mut listening = check_config(config).map_err(|e| invalid(e.join("; ")))?;
+        listening.connect_timeout(config.timeout);
+        listening.application_name("tributary listener");
+        let listener = tokio::spawn(notify::listen(
+            listening,
+            config.schema.clone(),
+            sql.t("seq"),
+            seq.clone(),
+        ))
+        .abort_handle();
+        Ok(Self {
+            pool,
+            sql,
+            seq,
+            shown,
+            listener,
+        })
     }
 
     /// A pooled connection.
@@ -283,37 +231,15 @@ impl PostgresStore {
 
     /// Records a committed last sequence number and wakes the watchers.
     pub(crate) fn committed(&self, last: Seq) {
-        let before = self.last_seq.fetch_max(last, Ordering::AcqRel);
-        if last > before {
-            self.seq_tx.send_replace(last);
-        }
+        self.seq.committed(last);
     }
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        // The claim's connection closes with its task.
-        if let Some(keeper) = self.claim.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            keeper.abort();
-        }
+        // The listener's connection closes with its task.
+        self.listener.abort();
     }
-}
-
-/// Connects and tries the claim's advisory lock: the connection and a task that ends when it closes, or
-/// `None` when another session holds the lock.
-async fn take_claim(
-    connection: &tokio_postgres::Config,
-    key: &str,
-) -> Result<Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>, tokio_postgres::Error> {
-    let (client, conn) = connection.connect(tokio_postgres::NoTls).await?;
-    let closed = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let held: bool = client
-        .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])
-        .await?
-        .get(0);
-    Ok(held.then_some((client, closed)))
 }
 
 #[cfg(test)]

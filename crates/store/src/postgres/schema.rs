@@ -10,10 +10,11 @@ use super::Sql;
 use deadpool_postgres::Client;
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`; `{s}` stands for the quoted schema.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE {s}.seq (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     n bigint NOT NULL
@@ -86,7 +87,24 @@ CREATE TABLE {s}.catalog (
     value text,
     PRIMARY KEY (kind, name)
 );
-"#];
+"#,
+    r#"
+-- Several nodes on one schema (ADR 0007): who runs each pulling source and each subscription's delivery.
+-- The epoch grows each time a lease changes hands; expiry is on the database's clock.
+CREATE TABLE {s}.leases (
+    name text COLLATE "C" PRIMARY KEY,
+    holder text COLLATE "C" NOT NULL,
+    epoch bigint NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+-- Each node announces itself every quarter of the lease time.
+CREATE TABLE {s}.nodes (
+    id text COLLATE "C" PRIMARY KEY,
+    announcement json NOT NULL,
+    seen_at timestamptz NOT NULL
+);
+"#,
+];
 
 /// Brings the schema to [`SCHEMA_VERSION`], or says why it cannot.
 pub(super) async fn migrate(client: &Client, sql: &Sql) -> Result<(), String> {

@@ -424,32 +424,140 @@ async fn postgres_keeps_nul_in_events_and_refuses_it_in_names() {
     schema.drop().await;
 }
 
-/// A node claims its schema: a second claim is refused with what to do, and the claim ends with the store.
+/// Leases: one holder at a time, taken over after expiry with a higher epoch, renewed and released;
+/// the fence refuses the writes of a holder that lost its lease, and lets the holder's writes through.
 #[tokio::test]
-async fn a_second_node_on_one_postgres_schema_is_refused() {
+async fn postgres_leases_fence_the_writes_of_a_node_that_lost_its_lease() {
+    use tributary_core::DeliveryState;
+    use tributary_core::cluster::Fence;
     let schema = crate::pg::Schema::new().await;
-    let first = schema.open().await;
-    first.claim_schema(&schema.config()).await.unwrap();
-    let second = schema.open().await;
-    let err = second.claim_schema(&schema.config()).await.unwrap_err();
-    // Typed, so `tributary import` can say how to send the file to the running node instead.
+    let a = schema.open().await;
+    let b = schema.open().await;
+    let (la, lb) = (a.leases().unwrap(), b.leases().unwrap());
+    let ttl = Duration::from_millis(600);
+    let first = la
+        .acquire("source:src", "a", ttl)
+        .await
+        .unwrap()
+        .expect("a free lease is taken");
+    assert_eq!(lb.acquire("source:src", "b", ttl).await.unwrap(), None, "held by a");
+    let fence_a = Fence {
+        lease: "source:src".into(),
+        holder: "a".into(),
+        epoch: first,
+    };
+    let mut fenced = batch("o", vec![ev(1)]);
+    fenced.fence = Some(fence_a.clone());
+    a.append(fenced).await.expect("the holder writes");
+    assert_eq!(
+        la.renew("a", std::slice::from_ref(&fence_a), ttl).await.unwrap(),
+        vec!["source:src"]
+    );
+    // a stops renewing: b takes the lease once it expired, at a higher epoch.
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    let second = lb
+        .acquire("source:src", "b", ttl)
+        .await
+        .unwrap()
+        .expect("an expired lease is taken over");
+    assert!(second > first, "{second} > {first}");
     assert!(
-        matches!(&err, StoreError::Backend { source, .. } if source.is::<tributary_store::postgres::SchemaInUse>()),
+        la.renew("a", std::slice::from_ref(&fence_a), ttl)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a's lease is lost"
+    );
+    let mut stale = batch("o", vec![ev(2)]);
+    stale.fence = Some(fence_a.clone());
+    let err = a.append(stale).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LeaseLost { lease, .. } if lease == "source:src"),
         "{err:?}"
     );
-    let err = err.to_string();
-    assert!(err.contains("another tributary node uses schema"), "{err}");
-    drop(first);
-    // The claim's connection closes with the store; the server notices at once on loopback.
-    let mut claimed = false;
-    for _ in 0..50 {
-        if second.claim_schema(&schema.config()).await.is_ok() {
-            claimed = true;
-            break;
+    assert!(
+        a.get("src", &ev(2).id).await.unwrap().is_none(),
+        "nothing of a refused write is kept"
+    );
+    let stale_update = DeliveryUpdate {
+        cursor: Some(1),
+        fence: Some(fence_a.clone()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        a.commit_delivery("s", stale_update).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // Released, it is taken at once.
+    let fence_b = Fence {
+        lease: "source:src".into(),
+        holder: "b".into(),
+        epoch: second,
+    };
+    lb.release(&fence_b).await.unwrap();
+    let third = la
+        .acquire("source:src", "a", ttl)
+        .await
+        .unwrap()
+        .expect("a released lease is free");
+    assert!(third > second);
+    let view = la.view(ttl).await.unwrap();
+    assert_eq!(view.leases.len(), 1);
+    assert_eq!(
+        (
+            view.leases[0].holder.as_str(),
+            view.leases[0].epoch,
+            view.leases[0].expired
+        ),
+        ("a", third, false)
+    );
+    drop((a, b));
+    schema.drop().await;
+}
+
+/// A node learns of the events another node appended, promptly and without reading itself.
+#[tokio::test]
+async fn postgres_stores_learn_of_each_others_appends() {
+    let schema = crate::pg::Schema::new().await;
+    let a = schema.open().await;
+    let b = schema.open().await;
+    let mut watch = b.watch_seq();
+    a.append(batch("o", vec![ev(1), ev(2)])).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while *watch.borrow_and_update() < 2 {
+            watch.changed().await.unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(claimed, "the claim was not released when the first store closed");
-    drop(second);
+    })
+    .await
+    .expect("b heard of a's append");
+    assert_eq!(b.last_seq(), 2);
+    assert_eq!(b.read_from(1, 10).await.unwrap().len(), 2);
+    drop((a, b));
+    schema.drop().await;
+}
+
+/// Nodes announce themselves; the view tells which are alive, and a node that leaves is gone.
+#[tokio::test]
+async fn postgres_nodes_announce_themselves() {
+    use tributary_core::cluster::NodeAnnouncement;
+    let schema = crate::pg::Schema::new().await;
+    let a = schema.open().await;
+    let leases = a.leases().unwrap();
+    let node = |id: &str| NodeAnnouncement {
+        id: id.into(),
+        url: format!("http://127.0.0.1/{id}"),
+        version: "test".into(),
+        started_at: tributary_core::Timestamp(1),
+        problems: vec![],
+    };
+    leases.announce(&node("n1")).await.unwrap();
+    leases.announce(&node("n2")).await.unwrap();
+    let view = leases.view(Duration::from_secs(10)).await.unwrap();
+    let ids: Vec<_> = view.nodes.iter().map(|n| (n.node.id.as_str(), n.alive)).collect();
+    assert_eq!(ids, [("n1", true), ("n2", true)]);
+    leases.leave("n1").await.unwrap();
+    let view = leases.view(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(view.nodes.len(), 1);
+    drop(a);
     schema.drop().await;
 }
