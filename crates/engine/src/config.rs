@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tributary_sources::SourceSpec;
 
+pub use crate::config_store::{PostgresStore, StoreKind};
+
 /// The whole config file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,116 +133,6 @@ impl Default for HealthConfig {
     }
 }
 
-/// Which storage backend to use: `store = "embedded"` (the default), `store = "memory"`, or
-/// `store = { type = "postgres", url = "...", schema = "tributary" }` (docs/scale-out.md).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    /// fjall under `data_dir` (the default).
-    #[default]
-    Embedded,
-    /// In memory: nothing survives a restart (tests and experiments only).
-    Memory,
-    /// PostgreSQL, shared by every node pointed at it.
-    Postgres(PostgresStore),
-}
-
-/// `[node] store = { type = "postgres", ... }`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresStore {
-    /// `postgres://user[:password]@host[:port]/database`.
-    pub url: String,
-    /// The schema holding tributary's tables, created if absent. Default `tributary`.
-    #[serde(default = "default_pg_schema")]
-    pub schema: String,
-    /// Connections each node keeps open. Default 16; 1 to 64.
-    #[serde(default = "default_pg_pool_size")]
-    pub pool_size: usize,
-    /// How long connecting, waiting for a pooled connection, or a statement may take, in milliseconds.
-    /// Default 10,000; 100 to 600,000.
-    #[serde(default = "default_pg_timeout_ms")]
-    pub timeout_ms: u64,
-}
-
-impl std::fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore")
-            .field(
-                "url",
-                &tributary_core::url::redacted_url(&self.url, tributary_core::url::LoneUserinfo::User),
-            )
-            .field("schema", &self.schema)
-            .field("pool_size", &self.pool_size)
-            .field("timeout_ms", &self.timeout_ms)
-            .finish()
-    }
-}
-
-impl PostgresStore {
-    /// The store's settings.
-    pub fn settings(&self) -> tributary_store::PostgresConfig {
-        tributary_store::PostgresConfig {
-            url: self.url.clone(),
-            schema: self.schema.clone(),
-            pool_size: self.pool_size,
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
-    }
-}
-
-fn default_pg_schema() -> String {
-    "tributary".into()
-}
-fn default_pg_pool_size() -> usize {
-    16
-}
-fn default_pg_timeout_ms() -> u64 {
-    10_000
-}
-
-/// The table form of `store`: `{ type = "..." , ... }`.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum StoreTable {
-    Embedded,
-    Memory,
-    Postgres(PostgresStore),
-}
-
-impl<'de> Deserialize<'de> for StoreKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        const EXPECTED: &str =
-            "\"embedded\", \"memory\", or a table { type = \"postgres\", url = \"postgres://user@host/db\" }";
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = StoreKind;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(EXPECTED)
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StoreKind, E> {
-                match v {
-                    "embedded" => Ok(StoreKind::Embedded),
-                    "memory" => Ok(StoreKind::Memory),
-                    "postgres" => Err(E::custom(
-                        "store = \"postgres\" needs its connection: write store = { type = \"postgres\", url = \"postgres://user@host/db\" }",
-                    )),
-                    other => Err(E::custom(format!("unknown store {other:?}; expected {EXPECTED}"))),
-                }
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<StoreKind, M::Error> {
-                let table = StoreTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(match table {
-                    StoreTable::Embedded => StoreKind::Embedded,
-                    StoreTable::Memory => StoreKind::Memory,
-                    StoreTable::Postgres(p) => StoreKind::Postgres(p),
-                })
-            }
-        }
-        d.deserialize_any(Visit)
-    }
-}
-
 /// `[node]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,6 +169,14 @@ pub struct NodeConfig {
     /// Retry-After (413 when it could never fit). Default 268,435,456 (256 MiB); 1 MiB to 64 GiB.
     #[serde(default = "default_max_ingest_in_flight_bytes")]
     pub max_ingest_in_flight_bytes: u64,
+    /// This node's id among the nodes sharing a PostgreSQL store (docs/scale-out.md): 1 to 64 letters,
+    /// digits and `-_.:`, unique among them. Default: the host name and the listen port.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// Where the other nodes and operators reach this node's API, shown by `GET /v1/cluster`.
+    /// Default: `http://` and the listen address.
+    #[serde(default)]
+    pub advertise_url: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -317,6 +217,8 @@ impl Default for NodeConfig {
             max_connections: default_max_connections(),
             metrics_token: None,
             max_ingest_in_flight_bytes: default_max_ingest_in_flight_bytes(),
+            node_id: None,
+            advertise_url: None,
         }
     }
 }
@@ -348,15 +250,21 @@ impl NodeConfig {
             out.push("node.metrics_token: expected at least 16 characters".into());
         }
         if let StoreKind::Postgres(pg) = &self.store {
-            if let Err(problems) = tributary_store::postgres::check_config(&pg.settings()) {
-                out.extend(problems.iter().map(|p| format!("node.store.{p}")));
-            }
-            if !(100..=600_000).contains(&pg.timeout_ms) {
+            out.extend(crate::config_store::postgres_problems(pg));
+        }
+        if let Some(id) = &self.node_id {
+            let valid =
+                !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+            if !valid {
                 out.push(format!(
-                    "node.store.timeout_ms: expected 100 to 600000, got {}",
-                    pg.timeout_ms
+                    "node.node_id: {id:?} is not a node id; use 1 to 64 letters, digits and - _ . :"
                 ));
             }
+        }
+        if let Some(url) = &self.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            out.push(format!("node.advertise_url: {url:?} is not an http:// or https:// URL"));
         }
         out
     }

@@ -13,6 +13,7 @@ impl From<crate::ManageError> for ApiError {
             M::Store(s) => s.into(),
             M::Node(_) => ApiError::unprocessable("invalid_subscription", e.to_string()),
             M::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_stopped", e.to_string()),
+            M::NoHolder(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_holder", e.to_string()),
             M::Limit { .. } => ApiError::unprocessable("too_many_subscriptions", e.to_string()),
             M::NoSecret(_) => ApiError::new(StatusCode::CONFLICT, "no_secret", e.to_string()),
         }

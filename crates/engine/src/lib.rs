@@ -13,8 +13,10 @@
 //! - [`node`]: starts the store, the sources and one delivery worker per subscription; shuts them down in
 //!   order (sources first, then deliveries drain within a grace period).
 
+pub mod cluster;
 pub mod config;
 mod config_parse;
+mod config_store;
 mod http_errors;
 pub mod metrics;
 pub mod node;

@@ -38,6 +38,9 @@ pub enum NodeError {
         /// Every problem, with its path.
         problems: Vec<String>,
     },
+    /// The node cannot join the nodes sharing its store.
+    #[error("{0}")]
+    Cluster(String),
     /// A sink could not be built.
     #[error("subscriptions.{subscription}.sink: {message}")]
     Sink {
@@ -60,7 +63,11 @@ pub struct Node {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The sources' background services and the routes they contribute (the Lightning graph).
     pub services: Services,
-    pub(crate) subscriptions: RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>,
+    pub(crate) subscriptions: Arc<RwLock<BTreeMap<String, Arc<SubscriptionHandle>>>>,
+    /// Who this node is among the nodes sharing its store; `None` on a store of its own.
+    pub cluster: Option<Arc<crate::cluster::ClusterSettings>>,
+    /// Told when another node changed an API subscription ([`crate::cluster::sync`]).
+    pub(crate) sync_now: Arc<tokio::sync::Notify>,
     /// Subscriptions that could not be started (reported, paused), by name.
     pub(crate) broken: RwLock<BTreeMap<String, crate::registry::BrokenSubscription>>,
     /// Node-wide bound on deliveries in flight (`[limits] max_deliveries_in_flight`).
@@ -99,19 +106,15 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
             })??)
         }
         StoreKind::Memory => Arc::new(tributary_store::MemoryStore::new()),
-        StoreKind::Postgres(pg) => {
-            let store = tributary_store::PostgresStore::open(&pg.settings()).await?;
-            store.claim_schema(&pg.settings()).await?;
-            Arc::new(store)
-        }
+        StoreKind::Postgres(pg) => Arc::new(tributary_store::PostgresStore::open(&pg.settings()).await?),
     })
 }
 
 /// Runs a pulling source. One that stopped because the store failed for a while (a PostgreSQL store
 /// whose server is down) is built again and restarted from its checkpoints after a backoff (0.5 s
-/// doubling to 10 s), as long as the store is not poisoned; any other error stops it for good, reported
-/// in its status.
-async fn supervise(
+/// doubling to 10 s), as long as the store is not poisoned; one whose lease was lost just stops (its
+/// caller stands by); any other error stops it for good, reported in its status.
+pub(crate) async fn supervise(
     mut task: Box<dyn tributary_core::Source>,
     cx: SourceContext,
     spec: SourceSpec,
@@ -123,6 +126,16 @@ async fn supervise(
     loop {
         let started = std::time::Instant::now();
         let Err(error) = task.run(cx.clone()).await else { break };
+        if matches!(
+            &error,
+            tributary_core::SourceError::Store {
+                error: StoreError::LeaseLost { .. },
+                ..
+            }
+        ) {
+            tracing::warn!(source = %cx.name, %error, "source stopped: this node lost its lease");
+            break;
+        }
         let transient =
             matches!(&error, tributary_core::SourceError::Store { error, .. } if error.is_transient(store.as_ref()));
         if !transient || cx.shutdown.is_cancelled() {
@@ -158,6 +171,21 @@ impl Node {
     /// Starts sources and workers (config-defined and API-created subscriptions) on an open store.
     pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, NodeError> {
         let metrics = crate::metrics::install();
+        let cluster = store
+            .leases()
+            .and(crate::cluster::ClusterSettings::of(&config))
+            .map(Arc::new);
+        let announcement = tributary_core::cluster::NodeAnnouncement {
+            id: cluster.as_ref().map(|c| c.node_id.clone()).unwrap_or_default(),
+            url: cluster.as_ref().map(|c| c.url.clone()).unwrap_or_default(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: tributary_core::Timestamp::now(),
+            problems: Vec::new(),
+        };
+        if let Some(c) = &cluster {
+            crate::cluster::join(store.as_ref(), c, &announcement).await?;
+            tracing::info!(node = %c.node_id, url = %c.url, lease_ms = c.lease.as_millis() as u64, "joined the nodes sharing this store");
+        }
         let sources_token = CancellationToken::new();
         let source_tasks = TaskTracker::new();
         let mut sources = BTreeMap::new();
@@ -177,7 +205,17 @@ impl Node {
                         shutdown: sources_token.clone(),
                         report: report.clone(),
                     };
-                    source_tasks.spawn(supervise(task, cx, sc.clone(), store.clone(), status.clone()));
+                    match &cluster {
+                        Some(c) => source_tasks.spawn(crate::cluster::run_source(
+                            task,
+                            cx,
+                            sc.clone(),
+                            store.clone(),
+                            status.clone(),
+                            c.clone(),
+                        )),
+                        None => source_tasks.spawn(supervise(task, cx, sc.clone(), store.clone(), status.clone())),
+                    };
                     None
                 }
             };
@@ -213,7 +251,9 @@ impl Node {
             store,
             sources,
             metrics,
-            subscriptions: RwLock::new(BTreeMap::new()),
+            subscriptions: Arc::new(RwLock::new(BTreeMap::new())),
+            cluster: cluster.clone(),
+            sync_now: Arc::default(),
             broken: RwLock::new(BTreeMap::new()),
             delivery_permits,
             sources_token,
@@ -242,7 +282,50 @@ impl Node {
                 Loaded::Broken(b) => node.report_broken(b).await,
             }
         }
+        if let Some(c) = &cluster {
+            node.workers.spawn(crate::cluster::relay::receive(
+                node.store.clone(),
+                c.clone(),
+                node.subscriptions.clone(),
+                node.sync_now.clone(),
+                node.workers_token.clone(),
+            ));
+            let (sources, subscriptions) = (node.source_problems(), node.subscriptions.clone());
+            let problems = move || {
+                let mut out: Vec<String> = sources
+                    .iter()
+                    .filter_map(|(name, s)| {
+                        s.failure
+                            .lock()
+                            .expect("failure lock")
+                            .as_ref()
+                            .map(|f| format!("source {name}: {f}"))
+                    })
+                    .collect();
+                let subs = subscriptions.read().expect("subscriptions lock");
+                out.extend(
+                    subs.values()
+                        .filter(|h| h.status.paused.load(Relaxed))
+                        .map(|h| format!("subscription {}: paused", h.config.name)),
+                );
+                out
+            };
+            tokio::spawn(crate::cluster::announce(
+                node.store.clone(),
+                c.clone(),
+                announcement,
+                problems,
+                node.sources_token.clone(),
+            ));
+        }
         Ok(node)
+    }
+
+    /// Each source's status, by name (for the node's announcement).
+    fn source_problems(&self) -> Vec<(String, Arc<SourceStatus>)> {
+        (self.sources.iter())
+            .map(|(name, h)| (name.clone(), h.status.clone()))
+            .collect()
     }
 
     /// One subscription by name.

@@ -46,6 +46,8 @@ pub struct SubscriptionHandle {
     /// The filter the worker really applies: the configured one, limited for a tenant's subscription to
     /// the sources shared with that tenant. Replays use it too.
     pub effective_filter: FilterConfig,
+    /// Several nodes on one store: where commands go while another node holds the lease.
+    relay: Option<(Arc<dyn tributary_core::Store>, Arc<crate::cluster::ClusterSettings>)>,
     stop: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -100,6 +102,11 @@ pub enum ManageError {
     /// The worker is gone.
     #[error("the subscription's worker is not running")]
     Stopped,
+    /// Several nodes on one store, and none holds the subscription's lease right now.
+    #[error(
+        "no node delivers subscription {0:?} right now (its lease is free or expired while a node takes it over); try again in a few seconds"
+    )]
+    NoHolder(String),
     /// A secret operation on a sink that signs with no secret.
     #[error("a {0} sink has no signing secret (only sinks that sign their deliveries have one)")]
     NoSecret(&'static str),
@@ -133,9 +140,21 @@ impl SubscriptionHandle {
         }
     }
 
-    /// Sends a command to the worker.
+    /// Sends a command to the worker: this node's, or, while another node holds the subscription's
+    /// lease, that node's (relayed through the store).
     pub async fn send(&self, cmd: Control) -> Result<(), ManageError> {
+        if let Some((store, cluster)) = &self.relay
+            && self.is_standby()
+            && crate::cluster::relay::forward(store.as_ref(), cluster, &self.config.name, cmd.clone()).await?
+        {
+            return Ok(());
+        }
         self.control.send(cmd).await.map_err(|_| ManageError::Stopped)
+    }
+
+    /// Another node holds this subscription's lease and delivers it.
+    pub fn is_standby(&self) -> bool {
+        self.status.standby.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Pauses or resumes, and waits (at most 5 s) until the worker shows it, so that a read after the
@@ -143,6 +162,18 @@ impl SubscriptionHandle {
     pub async fn set_paused(&self, paused: bool) -> Result<(), ManageError> {
         self.send(if paused { Control::Pause } else { Control::Resume }).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        if let Some((store, _)) = &self.relay
+            && self.is_standby()
+        {
+            // Relayed: the holder stores the flag when its worker takes the command.
+            while tokio::time::Instant::now() < deadline {
+                if store.subscription_state(&self.config.name).await?.paused == paused {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            return Ok(());
+        }
         while self.status.paused.load(std::sync::atomic::Ordering::Relaxed) != paused
             && tokio::time::Instant::now() < deadline
             && !self.control.is_closed()
@@ -152,7 +183,7 @@ impl SubscriptionHandle {
         Ok(())
     }
 
-    async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         self.stop.cancel();
         let task = self.task.lock().expect("task lock").take();
         if let Some(t) = task {
@@ -233,7 +264,7 @@ impl Node {
 
     /// [`Node::launch`] keeping `status`: an update or a secret rotation restarts the worker, but the
     /// counters since the node started carry over (as the `/metrics` counters do).
-    async fn launch_with(
+    pub(crate) async fn launch_with(
         &self,
         sub: SubscriptionConfig,
         origin: Origin,
@@ -257,22 +288,42 @@ impl Node {
             subscription: sub.name.clone(),
             problems: errors.iter().map(|e| format!("filter.{e}")).collect(),
         })?;
-        let worker = Worker::new(
-            worker_config,
-            filter,
-            sink.clone(),
-            self.store.clone(),
-            status.clone(),
-            self.delivery_permits.clone(),
-        )
-        .await?;
         let stop = self.workers_token.child_token();
-        let (token, grace, name) = (stop.clone(), self.config.node.shutdown_grace(), sub.name.clone());
-        let task = self.workers.spawn(async move {
-            if let Err(error) = worker.run(token, grace, control_rx).await {
-                tracing::error!(subscription = %name, %error, "delivery worker stopped; deliveries resume from the cursor after restart");
+        let grace = self.config.node.shutdown_grace();
+        let task = match &self.cluster {
+            // Several nodes on one store: the worker runs while this node holds the lease.
+            Some(cluster) => {
+                status.standby.store(true, std::sync::atomic::Ordering::Relaxed);
+                let work = crate::cluster::work::SubscriptionWork {
+                    config: worker_config,
+                    filter,
+                    sink: sink.clone(),
+                    store: self.store.clone(),
+                    status: status.clone(),
+                    permits: self.delivery_permits.clone(),
+                    grace,
+                };
+                let run = crate::cluster::work::run_subscription(work, cluster.clone(), stop.clone(), control_rx);
+                self.workers.spawn(run)
             }
-        });
+            None => {
+                let worker = Worker::new(
+                    worker_config,
+                    filter,
+                    sink.clone(),
+                    self.store.clone(),
+                    status.clone(),
+                    self.delivery_permits.clone(),
+                )
+                .await?;
+                let (token, name, mut control_rx) = (stop.clone(), sub.name.clone(), control_rx);
+                self.workers.spawn(async move {
+                    if let Err(error) = worker.run(token, grace, &mut control_rx).await {
+                        tracing::error!(subscription = %name, %error, "delivery worker stopped; deliveries resume from the cursor after restart");
+                    }
+                })
+            }
+        };
         let handle = Arc::new(SubscriptionHandle {
             config: sub,
             origin,
@@ -280,6 +331,7 @@ impl Node {
             control,
             sink,
             effective_filter,
+            relay: self.cluster.clone().map(|c| (self.store.clone(), c)),
             stop,
             task: Mutex::new(Some(task)),
         });
@@ -501,7 +553,9 @@ impl Node {
         }
         sub.sink.ensure_secret();
         self.persist_new(&sub).await?;
-        Ok(self.launch(sub, Origin::Api).await?)
+        let h = self.launch(sub, Origin::Api).await?;
+        crate::cluster::sync::changed(self).await;
+        Ok(h)
     }
 
     fn api_owned(&self, name: &str) -> Result<Arc<SubscriptionHandle>, ManageError> {
@@ -532,7 +586,9 @@ impl Node {
             self.check(&sub)?;
             sub.sink.keep_secret_of_record(broken.record.as_ref());
             self.persist_update(&sub).await?;
-            return Ok(self.launch(sub, Origin::Api).await?);
+            let h = self.launch(sub, Origin::Api).await?;
+            crate::cluster::sync::changed(self).await;
+            return Ok(h);
         }
         let old = self.api_owned(name)?;
         self.check(&sub)?;
@@ -542,7 +598,9 @@ impl Node {
         sub.sink.keep_secrets_of(&old.config.sink);
         self.persist_update(&sub).await?;
         old.stop().await;
-        Ok(self.launch_with(sub, Origin::Api, old.status.clone()).await?)
+        let h = self.launch_with(sub, Origin::Api, old.status.clone()).await?;
+        crate::cluster::sync::changed(self).await;
+        Ok(h)
     }
 
     /// A subscription that could not start, if it is one created through the API.
@@ -559,12 +617,14 @@ impl Node {
         if self.broken_api(name)?.is_some() {
             self.persist_delete(name).await?;
             self.broken.write().expect("broken lock").remove(name);
+            crate::cluster::sync::changed(self).await;
             return Ok(());
         }
         let old = self.api_owned(name)?;
         self.persist_delete(name).await?;
         old.stop().await;
         self.subscriptions.write().expect("subscriptions lock").remove(name);
+        crate::cluster::sync::changed(self).await;
         Ok(())
     }
 
@@ -582,6 +642,7 @@ impl Node {
         self.persist_update(&sub).await?;
         old.stop().await;
         self.launch_with(sub, Origin::Api, old.status.clone()).await?;
+        crate::cluster::sync::changed(self).await;
         Ok((secret, expires_at))
     }
 

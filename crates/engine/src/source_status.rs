@@ -33,6 +33,8 @@ pub struct SourceStatus {
     pub started_at: AtomicI64,
     /// Why the source task stopped, if it did.
     pub failure: Mutex<Option<String>>,
+    /// Another node holds the source's lease and runs it (several nodes on one store).
+    pub standby: AtomicBool,
     /// Events stored per second, over the last few seconds.
     rate: Mutex<(Option<Instant>, u64, f64)>,
 }
@@ -58,6 +60,9 @@ pub struct SourceSnapshot {
     pub stalled: bool,
     /// Why the source stopped.
     pub failure: Option<String>,
+    /// Another node holds the source's lease and runs it (several nodes on one store).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
 }
 
 impl SourceStatus {
@@ -105,6 +110,7 @@ impl SourceStatus {
             events_per_sec: if idle { 0.0 } else { (rate * 10.0).round() / 10.0 },
             stalled,
             failure: self.failure.lock().expect("failure lock").clone(),
+            standby: self.standby.load(Relaxed),
         }
     }
 }
@@ -115,6 +121,7 @@ pub struct ObservedStore {
     inner: Arc<dyn Log>,
     source: String,
     status: Arc<SourceStatus>,
+    fence: Option<tributary_core::cluster::Fence>,
 }
 
 impl ObservedStore {
@@ -124,13 +131,23 @@ impl ObservedStore {
             inner,
             source: source.to_owned(),
             status,
+            fence: None,
         }
+    }
+
+    /// Every append made under this lease (several nodes on one store: see [`tributary_core::cluster`]).
+    pub fn fenced(mut self, fence: tributary_core::cluster::Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 }
 
 #[async_trait]
 impl Log for ObservedStore {
-    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+    async fn append(&self, mut batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        if self.fence.is_some() {
+            batch.fence = self.fence.clone();
+        }
         if batch.source != self.source {
             // A source writes its own events only: a bug in one cannot put events into another's log.
             let refused = format!(

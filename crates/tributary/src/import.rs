@@ -38,10 +38,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Log>> {
     }
     let opened = tributary_engine::node::open_store(config).await;
     opened.map_err(|e| {
-        // The embedded store's directory lock, or the PostgreSQL store's claim on its schema.
+        // The embedded store's directory lock.
         let locked = matches!(&e, tributary_core::StoreError::Backend { source, .. }
-            if matches!(source.downcast_ref::<tributary_store::OpenError>(), Some(tributary_store::OpenError::Locked { .. }))
-                || source.is::<tributary_store::postgres::SchemaInUse>());
+            if matches!(source.downcast_ref::<tributary_store::OpenError>(), Some(tributary_store::OpenError::Locked { .. })));
         if locked {
             anyhow::anyhow!(
                 "{e}\n  a running node holds the store: send the file to it instead (without --config): `tributary import --url {} --key ADMIN_KEY --source NAME FILE`; or stop the node (Ctrl-C or SIGTERM) and run this again",

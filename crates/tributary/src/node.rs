@@ -19,17 +19,21 @@ pub struct RunningNode {
 
 impl RunningNode {
     /// Opens the store, starts sources, workers and the API.
-    pub async fn start(config: Config) -> anyhow::Result<Self> {
+    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
         let listen = config.node.listen.clone();
         let data_dir = config.node.data_dir.clone();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}: is another process using it? change [node] listen"))?;
         let addr = listener.local_addr()?;
+        // The address really listened on (a port chosen at start), for the node's id and URL among
+        // the nodes sharing a store.
+        config.node.listen = addr.to_string();
         let node = Node::start(config)
             .await
             .with_context(|| format!("cannot start the node (data_dir {})", data_dir.display()))?;
         let node = Arc::new(node);
+        node.start_cluster_sync();
         let api_stop = CancellationToken::new();
         let api = tokio::spawn(tributary_api::serve(node.clone(), listener, api_stop.clone()));
         Ok(Self {

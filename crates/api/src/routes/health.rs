@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 /// One component's status.
 #[derive(Serialize, ToSchema)]
 pub struct Component {
-    /// `ok`, `degraded`, `paused`, `stalled`, `failed` or `down`.
+    /// `ok`, `standby` (another node runs it), `degraded`, `paused`, `stalled`, `failed` or `down`.
     pub status: String,
     /// Why, when not ok.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,7 +75,12 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
     let mut sources = BTreeMap::new();
     for (name, s) in &node.sources {
         let snap = s.status.snapshot(s.config.stall_after());
-        let c = if let Some(f) = snap.failure {
+        let c = if snap.standby {
+            comp(
+                "standby",
+                Some("another node holds its lease and runs it (GET /v1/cluster)".into()),
+            )
+        } else if let Some(f) = snap.failure {
             comp("failed", Some(f))
         } else if snap.stalled {
             comp(
@@ -93,7 +98,7 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
             comp("ok", None)
         };
         match c.status.as_str() {
-            "ok" => {}
+            "ok" | "standby" => {}
             "degraded" if overall == "ok" => overall = "degraded",
             "degraded" => {}
             _ if matches!(overall, "ok" | "degraded") => overall = "stalled",
@@ -113,7 +118,12 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
     for h in node.subscription_list() {
         let s = h.status.snapshot();
         let backlog = node.store.last_seq().saturating_sub(s.cursor);
-        let c = if s.paused {
+        let c = if s.standby {
+            comp(
+                "standby",
+                Some("another node holds its lease and delivers it (GET /v1/cluster)".into()),
+            )
+        } else if s.paused {
             comp("paused", Some("paused by an operator or a 410 Gone; resume it".into()))
         } else if s.breaker_open {
             comp(
@@ -139,7 +149,7 @@ pub async fn health(State(node): State<Arc<Node>>, headers: HeaderMap) -> Respon
         } else {
             comp("ok", None)
         };
-        if c.status != "ok" && overall == "ok" {
+        if !matches!(c.status.as_str(), "ok" | "standby") && overall == "ok" {
             overall = "degraded";
         }
         subscriptions.insert(h.config.name.clone(), c);

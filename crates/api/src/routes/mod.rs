@@ -1,6 +1,7 @@
 //! The handlers, one module per resource, registered on a utoipa `OpenApiRouter` so that the OpenAPI
 //! document (`GET /openapi.json`) is generated from the same code and covers every route.
 
+mod cluster;
 mod dead_letters;
 mod deliveries;
 mod events;
@@ -34,7 +35,7 @@ pub(crate) type Err = ErrorBody;
         (name = "subscriptions", description = "Who receives which events"),
         (name = "dead letters", description = "Deliveries that failed for good"),
         (name = "tenants", description = "Tenants and their API keys (admin)"),
-        (name = "operations", description = "Health and metrics"),
+        (name = "operations", description = "Health, metrics and the cluster"),
     )
 )]
 struct ApiDoc;
@@ -55,6 +56,7 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::metrics))
+        .routes(routes!(cluster::cluster))
         .routes(routes!(sources::list_sources))
         .routes(routes!(sources::get_source))
         .routes(routes!(sources::ingest))

@@ -41,6 +41,8 @@ pub struct SubscriptionStatus {
     pub paused: AtomicBool,
     /// The circuit breaker is open.
     pub breaker_open: AtomicBool,
+    /// Another node holds the lease (see [`StatusSnapshot::standby`]).
+    pub standby: AtomicBool,
 }
 
 /// Attempts by outcome, as in `tributary_delivery_attempts_total{outcome}`.
@@ -77,6 +79,10 @@ pub struct StatusSnapshot {
     pub paused: bool,
     /// Circuit breaker open.
     pub breaker_open: bool,
+    /// Another node holds this subscription's lease and delivers it (several nodes on one store):
+    /// the counters here are this node's, and the holder's `/health` reports its backlog.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
 }
 
 impl SubscriptionStatus {
@@ -108,6 +114,7 @@ impl SubscriptionStatus {
             cursor: self.cursor.load(Relaxed),
             paused: self.paused.load(Relaxed),
             breaker_open: self.breaker_open.load(Relaxed),
+            standby: self.standby.load(Relaxed),
         }
     }
 }

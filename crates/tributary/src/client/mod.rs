@@ -14,7 +14,9 @@
 //! - [`dlq`]: `dlq stats | list | replay | purge`, over one or every visible subscription.
 //! - [`replay`]: `replay --subscription NAME --from X --to Y`: deliver a range of the log again.
 //! - [`tenants`]: `tenants create | list | keys create | keys list | keys revoke` (admin).
+//! - [`cluster`]: `cluster status`: the nodes sharing a PostgreSQL store and their leases (admin).
 
+pub mod cluster;
 pub mod dlq;
 pub mod events;
 pub mod replay;
@@ -121,6 +123,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: tenants::Cmd,
     },
+    /// The nodes sharing a PostgreSQL store and which runs each source and subscription (admin key).
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster::Cmd,
+    },
 }
 
 /// Runs a client command against the node.
@@ -133,6 +140,7 @@ pub async fn run(command: Command, conn: &Conn) -> anyhow::Result<()> {
         Command::Dlq { cmd } => dlq::run(&c, cmd).await,
         Command::Replay(args) => replay::run(&c, args).await,
         Command::Tenants { cmd } => tenants::run(&c, cmd).await,
+        Command::Cluster { cmd } => cluster::run(&c, cmd).await,
     }
 }
 

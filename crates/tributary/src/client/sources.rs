@@ -39,9 +39,11 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `failed`, `stalled`, `disconnected` or `connected`.
+/// `standby`, `failed`, `stalled`, `disconnected` or `connected`.
 fn state(status: &Value) -> &'static str {
-    if !status["failure"].is_null() {
+    if status["standby"].as_bool() == Some(true) {
+        "standby"
+    } else if !status["failure"].is_null() {
         "failed"
     } else if status["stalled"].as_bool() == Some(true) {
         "stalled"

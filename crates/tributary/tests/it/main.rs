@@ -10,6 +10,7 @@ mod abuse_lightning;
 mod abuse_lightning_restart;
 mod abuse_subscriptions;
 mod cli;
+mod cluster;
 mod config;
 mod conformance;
 mod control;

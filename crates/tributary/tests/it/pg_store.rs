@@ -29,13 +29,19 @@ impl Schema {
         }
     }
 
-    /// The `[node]` line that puts a node on this schema.
-    pub fn node_lines(&self) -> String {
+    /// The `[node]` lines that put a node on this schema, as `node_id` with leases of `lease_ms`.
+    pub fn node_lines_as(&self, node_id: &str, lease_ms: u64) -> String {
         format!(
-            "store = {{ type = \"postgres\", url = {:?}, schema = {:?} }}",
+            "node_id = {node_id:?}\nstore = {{ type = \"postgres\", url = {:?}, schema = {:?}, lease_ms = {lease_ms} }}",
             url(),
             self.name
         )
+    }
+
+    /// The `[node]` lines that put one node on this schema (leases of two seconds, so that a restart
+    /// after a crash takes its work back at once).
+    pub fn node_lines(&self) -> String {
+        self.node_lines_as("solo", 2000)
     }
 
     /// Runs SQL on the server.

@@ -32,7 +32,8 @@ use tributary_core::store::{DeliveryUpdate, Pending};
 use tributary_core::{AttemptReport, Delivery, EventId, Filter, Seq, Sink, Store, StoreError, StoredEvent, Timestamp};
 
 /// Operator commands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Control {
     /// Stop starting deliveries.
     Pause,
@@ -122,6 +123,10 @@ pub struct Worker {
     store_warned: Option<Instant>,
     update: DeliveryUpdate,
     pending_changes: BTreeMap<Seq, Option<Pending>>,
+    /// Under a lease (several nodes on one store): what every delivery update carries, the node's
+    /// own stop, and how long deliveries in flight may finish when the lease is lost rather than the
+    /// node stopping.
+    lease: Option<(tributary_core::cluster::Fence, CancellationToken, Duration)>,
 }
 
 const WINDOW_MIN: usize = 1024;
@@ -192,6 +197,7 @@ impl Worker {
             store_warned: None,
             update: DeliveryUpdate::default(),
             pending_changes: BTreeMap::new(),
+            lease: None,
             config,
         };
         for p in state.pending {
@@ -211,12 +217,25 @@ impl Worker {
         Ok(w)
     }
 
+    /// Runs under a lease: every delivery update carries `fence` (refused once the lease is lost), and
+    /// when `shutdown` of [`Worker::run`] comes without `node_stop` (the lease was lost), deliveries in
+    /// flight have `lost_grace` rather than the whole grace period.
+    pub fn under_lease(
+        mut self,
+        fence: tributary_core::cluster::Fence,
+        node_stop: CancellationToken,
+        lost_grace: Duration,
+    ) -> Self {
+        self.lease = Some((fence, node_stop, lost_grace));
+        self
+    }
+
     /// Runs until `shutdown`, then lets in-flight deliveries finish within `grace` and commits.
     pub async fn run(
         mut self,
         shutdown: CancellationToken,
         grace: Duration,
-        mut control: mpsc::Receiver<Control>,
+        control: &mut mpsc::Receiver<Control>,
     ) -> Result<(), StoreError> {
         let mut seq_watch = self.store.watch_seq();
         self.stop = shutdown.clone();
@@ -288,6 +307,10 @@ impl Worker {
             }
         }
         // Drain: no new attempts; wait for those in flight until the grace period ends.
+        let grace = match &self.lease {
+            Some((_, node_stop, lost_grace)) if !node_stop.is_cancelled() => grace.min(*lost_grace),
+            _ => grace,
+        };
         let deadline = tokio::time::Instant::now() + grace;
         while !self.in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, self.in_flight.join_next()).await {
@@ -505,7 +528,8 @@ impl Worker {
         if self.update.is_empty() {
             return;
         }
-        let update = std::mem::take(&mut self.update);
+        let mut update = std::mem::take(&mut self.update);
+        update.fence = self.lease.as_ref().map(|(fence, ..)| fence.clone());
         self.submitted_cursor = cursor;
         let (store, name, stop) = (self.store.clone(), self.name.clone(), self.stop.clone());
         self.committing = Some(tokio::spawn(async move {
