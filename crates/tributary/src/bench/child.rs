@@ -25,8 +25,13 @@ impl ChildNode {
 
     /// Starts on an existing directory (its `data` store is reused).
     pub fn start_in(dir: tempfile::TempDir, body: &str) -> anyhow::Result<Self> {
+        Self::start_in_with_node(dir, "", body)
+    }
+
+    /// [`ChildNode::start_in`] with `node_lines` added to `[node]` (another store, a node id).
+    pub fn start_in_with_node(dir: tempfile::TempDir, node_lines: &str, body: &str) -> anyhow::Result<Self> {
         let config = format!(
-            "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nadmin_key = \"{KEY}\"\n\n{body}",
+            "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nadmin_key = \"{KEY}\"\n{node_lines}\n{body}",
             dir.path().join("data").display().to_string()
         );
         let path = dir.path().join("bench.toml");

@@ -16,10 +16,14 @@
 //! - [`cdc`]: the `postgres` source on a private PostgreSQL: capture rows/s from an outbox backlog next to
 //!   `pg_recvlogical`, commit-to-delivered latency into a `postgres` sink next to a plain INSERT + COMMIT,
 //!   and peak RSS capturing one big transaction next to the idle node.
+//! - [`cluster`]: one, two and three nodes on one PostgreSQL schema: ingest events/s and deliveries/s,
+//!   next to PostgreSQL's COPY of the same rows and to the embedded store on the same workload.
 
 #[cfg(feature = "postgres-source")]
 mod cdc;
 mod child;
+#[cfg(feature = "postgres")]
+mod cluster;
 mod delivery;
 #[cfg(feature = "evm")]
 mod evm;
@@ -61,6 +65,8 @@ pub struct Scale {
     pub cdc_latency_for: Duration,
     /// Rows of the one big transaction of the CDC memory run.
     pub cdc_big_tx_rows: usize,
+    /// Events ingested (then delivered to three subscriptions) per cluster run.
+    pub cluster_events: usize,
 }
 
 impl Scale {
@@ -78,6 +84,7 @@ impl Scale {
             cdc_backlog_rows: 20_000,
             cdc_latency_for: Duration::from_secs(3),
             cdc_big_tx_rows: 50_000,
+            cluster_events: 5_000,
         }
     }
 
@@ -95,6 +102,7 @@ impl Scale {
             cdc_backlog_rows: 1_000_000,
             cdc_latency_for: Duration::from_secs(30),
             cdc_big_tx_rows: 1_000_000,
+            cluster_events: 100_000,
         }
     }
 }
@@ -122,6 +130,9 @@ pub enum Scenario {
     /// PostgreSQL change capture (outbox) on a private server: backlog, latency into a postgres sink, memory.
     #[cfg(feature = "postgres-source")]
     Cdc,
+    /// One, two and three nodes on one PostgreSQL store, next to COPY and the embedded store.
+    #[cfg(feature = "postgres")]
+    Cluster,
 }
 
 /// Runs the chosen scenarios (all when `only` is empty) and writes the report.
@@ -159,6 +170,10 @@ pub async fn run(quick: bool, only: Vec<Scenario>, out: Option<PathBuf>, json: b
     #[cfg(feature = "postgres-source")]
     if wanted(Scenario::Cdc) {
         report.cdc = Some(cdc::run(&scale).await?);
+    }
+    #[cfg(feature = "postgres")]
+    if wanted(Scenario::Cluster) {
+        report.cluster = Some(cluster::run(scale.cluster_events).await?);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

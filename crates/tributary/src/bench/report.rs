@@ -35,6 +35,9 @@ pub struct Report {
     /// PostgreSQL change capture: backlog, commit-to-delivered latency, big-transaction memory.
     #[cfg(feature = "postgres-source")]
     pub cdc: Option<super::cdc::CdcFigure>,
+    /// Several nodes on one PostgreSQL store.
+    #[cfg(feature = "postgres")]
+    pub cluster: Option<super::cluster::ClusterFigure>,
 }
 
 impl Report {
@@ -55,6 +58,8 @@ impl Report {
             evm: None,
             #[cfg(feature = "postgres-source")]
             cdc: None,
+            #[cfg(feature = "postgres")]
+            cluster: None,
         }
     }
 
@@ -242,6 +247,32 @@ impl Report {
                 c.peak_rss_mb,
                 c.idle_rss_mb,
                 met(c.peak_rss_mb < 300.0)
+            );
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(
+                s,
+                "\n| cluster (PostgreSQL {}, {} events, batches of 100; the nodes share this machine's {} cores) | ingest events/s | deliveries/s (3 subscriptions) | nodes delivering |",
+                c.server_version, c.events, self.cores
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|");
+            for r in &c.runs {
+                let _ = writeln!(
+                    s,
+                    "| {} store, {} node{} | {:.0} | {:.0} | {} |",
+                    r.store,
+                    r.nodes,
+                    if r.nodes == 1 { "" } else { "s" },
+                    r.ingest_per_sec,
+                    r.deliveries_per_sec,
+                    r.delivering_nodes
+                );
+            }
+            let _ = writeln!(
+                s,
+                "| reference: one COPY of the same rows into a table shaped like `events` | {:.0} rows/s | | |",
+                c.copy_rows_per_sec
             );
         }
         s
