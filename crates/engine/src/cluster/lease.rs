@@ -82,7 +82,9 @@ pub(crate) async fn acquire(
     }
 }
 
-/// Renews until the lease is lost or `lost` is cancelled; see the module docs.
+/// Renews until the lease is lost (then cancels `lost`) or the [`Held`] is released or dropped; see the
+/// module docs. It goes on after the node's shutdown cancelled `lost`, so the work's last writes while
+/// it drains are made under a live lease.
 async fn renew(
     store: Arc<dyn Store>,
     cluster: Arc<ClusterSettings>,
@@ -93,10 +95,12 @@ async fn renew(
     let Some(leases) = store.leases() else { return };
     let margin = cluster.lease / 4;
     loop {
-        tokio::select! {
-            _ = lost.cancelled() => return,
-            _ = tokio::time::sleep(quarter(&cluster).min(valid_until.saturating_duration_since(Instant::now()).saturating_sub(margin))) => {}
-        }
+        let next = quarter(&cluster).min(
+            valid_until
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(margin),
+        );
+        tokio::time::sleep(next).await;
         let asked = Instant::now();
         let stop_at = valid_until.checked_sub(margin).unwrap_or(asked);
         let answer = tokio::time::timeout_at(
@@ -120,6 +124,12 @@ async fn renew(
                 return;
             }
         }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.renewer.abort();
     }
 }
 

@@ -275,3 +275,94 @@ async fn post_until_stopped(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Two nodes: a subscription created through one reaches the other, commands sent to the node that does
+/// not deliver it reach the one that does, a delete through either stops it on both, and
+/// `tributary cluster status` shows the nodes and the leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_subscriptions_and_commands_reach_every_node() {
+    use crate::control::call;
+    let schema = crate::pg_store::Schema::new();
+    let rx = Receiver::start(None, true).await.unwrap();
+    let config = "[[sources]]\nname = \"ingest\"\ntype = \"http\"\n";
+    let nodes: Vec<TestNode> = (1..=2)
+        .map(|i| TestNode::start_with_node(crate::BIN, &schema.node_lines_as(&format!("n{i}"), 2000), config))
+        .collect();
+    let body = json!({"name": "relay", "sink": {"type": "webhook", "url": rx.url(), "allow_private_networks": true}});
+    let (s, created) = call(&nodes[0], "POST", "/v1/subscriptions", ADMIN_KEY, Some(body)).await;
+    assert_eq!(s, 201, "{created}");
+    let synced = wait_until(Duration::from_secs(10), || async {
+        call(&nodes[1], "GET", "/v1/subscriptions/relay", ADMIN_KEY, None)
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert!(synced, "the subscription created through n1 did not reach n2");
+    let held = wait_until(Duration::from_secs(10), || async {
+        holder(&cluster(&nodes[0]).await, "subscription:relay").is_some()
+    })
+    .await;
+    assert!(held, "no node took the subscription: {}", cluster(&nodes[0]).await);
+    let holder_id = holder(&cluster(&nodes[0]).await, "subscription:relay").unwrap();
+    let (delivering, standby) = if holder_id == "n1" {
+        (&nodes[0], &nodes[1])
+    } else {
+        (&nodes[1], &nodes[0])
+    };
+    let (_, view) = call(standby, "GET", "/v1/subscriptions/relay", ADMIN_KEY, None).await;
+    assert_eq!(view["status"]["standby"], true, "{view}");
+
+    // Paused through the node that does not deliver it: the holder pauses.
+    let (s, answer) = call(standby, "POST", "/v1/subscriptions/relay/pause", ADMIN_KEY, None).await;
+    assert!(s < 300, "{s} {answer}");
+    let paused = wait_until(Duration::from_secs(10), || async {
+        call(delivering, "GET", "/v1/subscriptions/relay", ADMIN_KEY, None)
+            .await
+            .1["status"]["paused"]
+            == true
+    })
+    .await;
+    assert!(paused, "the pause sent to the standby node did not reach the holder");
+    let (s, _) = call(standby, "POST", "/v1/subscriptions/relay/resume", ADMIN_KEY, None).await;
+    assert!(s < 300);
+    let (status, _) = standby
+        .post_events("ingest", &json!([{"kind": "relay.test", "data": {}}]))
+        .await;
+    assert_eq!(status, 202);
+    assert!(
+        rx.wait_for(Duration::from_secs(10), |r| !r.is_empty()).await,
+        "an event sent to the standby node was not delivered by the holder after the resume"
+    );
+
+    // The CLI.
+    let out = crate::cli::admin(&nodes[1], &["cluster", "status"]).await.ok();
+    for want in ["n1", "n2", "alive", "subscription:relay", "held"] {
+        assert!(
+            out.stdout.contains(want),
+            "cluster status lacks {want:?}:\n{}",
+            out.stdout
+        );
+    }
+    let out = crate::cli::admin(&nodes[0], &["--json", "cluster", "status"])
+        .await
+        .ok();
+    assert_eq!(out.json()["nodes"].as_array().map(Vec::len), Some(2), "{}", out.stdout);
+
+    // Deleted through the other node: gone from both.
+    let (s, _) = call(standby, "DELETE", "/v1/subscriptions/relay", ADMIN_KEY, None).await;
+    assert!(s < 300);
+    let gone = wait_until(Duration::from_secs(10), || async {
+        call(delivering, "GET", "/v1/subscriptions/relay", ADMIN_KEY, None)
+            .await
+            .0
+            == 404
+    })
+    .await;
+    assert!(
+        gone,
+        "the subscription deleted through one node still runs on the other"
+    );
+    drop(nodes);
+    schema.drop().await;
+}
