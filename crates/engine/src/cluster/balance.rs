@@ -1,8 +1,9 @@
 //! Spreading the leased work over the nodes. The first node to start takes every lease; as others join,
 //! a node holding more than its share — the number of leases divided by the live nodes, rounded up —
 //! gives one up (a clean stop and a release) at most once a lease time, and does not ask for it again for
-//! two lease times, so a node with less work takes it. A node at or above its share asks for a lease only
-//! one time in four, so the others come first (and a lease nobody else asks for is still taken).
+//! two lease times, so a node with less work takes it. A node at or above its share asks for a held lease
+//! only one time in four, so the others come first; a lease seen expired (its holder died) is asked for
+//! by every node at once.
 
 use super::ClusterSettings;
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,10 @@ pub(crate) struct Shares {
     shed: Mutex<HashMap<String, Instant>>,
     /// This node's share and what it holds, as of the last view: (share, held).
     load: Mutex<(usize, usize)>,
+    /// Leases the views showed expired, since when (here).
+    expired: Mutex<HashMap<String, Instant>>,
+    /// Wakes the nodes' waits for a lease when a view shows one expired.
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 impl Shares {
@@ -40,14 +45,30 @@ impl Shares {
             return false;
         }
         let (share, held) = *self.load.lock().expect("load lock");
-        held < share.max(1) || rand::Rng::random_bool(&mut rand::rng(), 0.25)
+        held < share.max(1)
+            || self.expired.lock().expect("expired lock").contains_key(lease)
+            || rand::Rng::random_bool(&mut rand::rng(), 0.25)
     }
 
     /// Takes the latest view: records the load, and gives one lease up when holding more than the share
     /// (at most once a lease time).
     pub(crate) fn rebalance(&self, cluster: &ClusterSettings, view: ClusterView) {
         let alive = view.nodes.iter().filter(|n| n.alive).count().max(1);
-        let active = view.leases.iter().filter(|l| !l.expired).count();
+        // Work whose lease expired lately still counts (its holder died): leases expired for ten lease
+        // times are of sources and subscriptions that no longer exist.
+        let active = {
+            let mut expired = self.expired.lock().expect("expired lock");
+            let before = expired.len();
+            expired.retain(|name, _| view.leases.iter().any(|l| l.expired && l.name == *name));
+            for l in view.leases.iter().filter(|l| l.expired) {
+                expired.entry(l.name.clone()).or_insert_with(Instant::now);
+            }
+            if expired.len() > before {
+                self.wake.notify_waiters();
+            }
+            let recent = expired.values().filter(|at| at.elapsed() < cluster.lease * 10).count();
+            view.leases.iter().filter(|l| !l.expired).count() + recent
+        };
         let share = active.div_ceil(alive);
         let mine: Vec<&str> = (view.leases.iter())
             .filter(|l| !l.expired && l.holder == cluster.node_id)

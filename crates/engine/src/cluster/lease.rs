@@ -45,6 +45,7 @@ pub(crate) async fn acquire(
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
                 _ = tokio::time::sleep(quarter(cluster)) => continue,
+                _ = cluster.state.wake.notified() => continue,
             }
         }
         let asked = Instant::now();
@@ -78,6 +79,7 @@ pub(crate) async fn acquire(
         tokio::select! {
             _ = shutdown.cancelled() => return None,
             _ = tokio::time::sleep(quarter(cluster)) => {}
+            _ = cluster.state.wake.notified() => {}
         }
     }
 }

@@ -192,6 +192,17 @@ impl PostgresStore {
             op: "open",
             source: format!("no connection to the PostgreSQL store {shown}: {e}").into(),
         })?;
+        // Text goes in as UTF-8; a database in another encoding would refuse or mangle it.
+        let encoding: String = client
+            .query_one("SHOW server_encoding", &[])
+            .await
+            .map_err(backend("open"))?
+            .get(0);
+        if encoding != "UTF8" {
+            return Err(invalid(format!(
+                "the database of the PostgreSQL store {shown} is encoded {encoding}; tributary needs UTF8: create one with `CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0`"
+            )));
+        }
         schema::migrate(&client, &sql).await.map_err(|e| StoreError::Backend {
             op: "open",
             source: format!("PostgreSQL store {shown} schema {}: {e}", config.schema).into(),
