@@ -86,7 +86,8 @@ pub trait Leases: Send + Sync {
     /// Removes `node` from the list (a clean shutdown).
     async fn leave(&self, node: &str) -> Result<(), crate::StoreError>;
     /// Takes `lease` for `node` for `ttl` when it is free or expired: the epoch it now has, or `None`
-    /// while another node holds it.
+    /// while it is held (by another node, or by an earlier process of this node id that has not
+    /// expired yet).
     async fn acquire(&self, lease: &str, node: &str, ttl: Duration) -> Result<Option<u64>, crate::StoreError>;
     /// Extends the leases `node` holds among `held` (name and epoch) by `ttl`: the names still held.
     /// One missing from the answer is lost (expired and taken, or released).

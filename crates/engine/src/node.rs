@@ -239,6 +239,7 @@ impl Node {
                 store: store.clone(),
                 // Services keep their files in the data directory; the in-memory store keeps nothing.
                 data_dir: (config.node.store == StoreKind::Embedded).then(|| config.node.data_dir.clone()),
+                shared: cluster.is_some(),
                 shutdown: workers_token.clone(),
                 tracker: workers.clone(),
             },

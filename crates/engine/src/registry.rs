@@ -314,6 +314,7 @@ impl Node {
                     self.store.clone(),
                     status.clone(),
                     self.delivery_permits.clone(),
+                    None,
                 )
                 .await?;
                 let (token, name, mut control_rx) = (stop.clone(), sub.name.clone(), control_rx);
@@ -378,6 +379,11 @@ impl Node {
     pub(crate) async fn report_broken(&self, b: BrokenSubscription) {
         tracing::error!(subscription = %b.name, problem = %b.problem, "subscription not started; it stays paused until fixed or deleted");
         crate::metrics::subscription_registered(&b.name);
+        if self.cluster.is_some() {
+            // Another node may run it: its shared delivery state is not this node's to pause.
+            self.broken.write().expect("broken lock").insert(b.name.clone(), b);
+            return;
+        }
         let paused = DeliveryUpdate {
             paused: Some(true),
             ..Default::default()

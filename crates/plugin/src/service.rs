@@ -19,6 +19,10 @@ pub struct ServiceContext {
     /// A directory where the service may keep files (its snapshots), or `None` when the node keeps
     /// nothing on disk (the in-memory store).
     pub data_dir: Option<PathBuf>,
+    /// The store is shared by several nodes (PostgreSQL): every node runs the service, so it must not
+    /// keep state entries derived from its own reading of the log (each node would write them
+    /// differently).
+    pub shared: bool,
     /// Cancelled when the service must stop (after the sources have stopped).
     pub shutdown: CancellationToken,
     /// Where to spawn the service's tasks; the node waits for them at shutdown.

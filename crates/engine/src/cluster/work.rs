@@ -98,6 +98,7 @@ pub(crate) async fn run_subscription(
             store.clone(),
             work.status.clone(),
             work.permits.clone(),
+            Some(held.fence.clone()),
         )
         .await;
         let worker = match worker {
@@ -121,7 +122,7 @@ pub(crate) async fn run_subscription(
 }
 
 /// After the worker returned, gives the lease up: `Some(())` when the node stops, `None` to stand by
-/// again. A worker that stopped for good keeps its lease until the node stops or loses it.
+/// again (after a lease time when the worker stopped on an error).
 async fn finish(
     result: Result<(), StoreError>,
     name: &str,
@@ -130,13 +131,20 @@ async fn finish(
     store: &Arc<dyn Store>,
     cluster: &ClusterSettings,
 ) -> Option<()> {
-    match result {
-        Ok(()) | Err(StoreError::LeaseLost { .. }) => {}
+    let failed = match result {
+        Ok(()) | Err(StoreError::LeaseLost { .. }) => false,
         Err(error) => {
-            tracing::error!(subscription = %name, %error, "delivery worker stopped; deliveries resume from the cursor after restart");
-            held.lost.cancelled().await;
+            tracing::error!(subscription = %name, %error, "delivery worker stopped on an error; giving its lease up and starting it again from its cursor after a lease time");
+            true
+        }
+    };
+    held.release(store, cluster).await;
+    if failed {
+        // Not at once: an error that comes back should not spin, and another node may take it first.
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(cluster.lease) => {}
         }
     }
-    held.release(store, cluster).await;
     stop.is_cancelled().then_some(())
 }

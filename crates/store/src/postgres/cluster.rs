@@ -1,7 +1,8 @@
 //! [`Leases`] on PostgreSQL: the `leases` and `nodes` tables (migration 2), on the database's clock.
 //!
-//! - A lease is taken by an upsert that succeeds only when the row is absent, expired, or already this
-//!   node's; each taking adds one to its epoch.
+//! - A lease is taken by an upsert that succeeds only when the row is absent or expired (not even a
+//!   process with the holder's node id takes a live lease: two processes given one id by mistake must
+//!   not take it from each other in turn); each taking adds one to its epoch.
 //! - A fenced write ([`check_fence`]) reads its lease row `FOR SHARE` inside the write's transaction:
 //!   the write commits only while the lease is held with its epoch and unexpired, and a node taking the
 //!   lease over waits for that row lock, so it starts strictly after the write committed.
@@ -88,7 +89,7 @@ impl Leases for PostgresStore {
                 "INSERT INTO {} AS l (name, holder, epoch, expires_at) \
                  VALUES ($1, $2, 1, clock_timestamp() + $3::bigint * interval '1 millisecond') \
                  ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1, expires_at = EXCLUDED.expires_at \
-                 WHERE l.expires_at <= clock_timestamp() OR l.holder = EXCLUDED.holder \
+                 WHERE l.expires_at <= clock_timestamp() \
                  RETURNING epoch",
                 self.sql.t("leases")
             ))

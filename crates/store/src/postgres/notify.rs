@@ -50,7 +50,15 @@ impl SeqWatch {
 /// connection breaks.
 pub(crate) async fn listen(connection: tokio_postgres::Config, schema: String, seq_table: String, seq: Arc<SeqWatch>) {
     let prefix = format!("{schema}:");
+    // A statement on this connection that takes longer than this means the connection is gone
+    // (half-open after a failover): connect again.
+    let patience = POLL * 5;
+    let mut first = true;
     loop {
+        if !first {
+            tracing::warn!(%schema, "PostgreSQL store: listening for the other nodes' appends again (the connection broke); until then their events are seen within a second by polling");
+        }
+        first = false;
         if let Ok((client, mut conn)) = connection.connect(tokio_postgres::NoTls).await {
             let (found, mut heard) = tokio::sync::mpsc::unbounded_channel::<Seq>();
             let (prefix, messages) = (prefix.clone(), seq.messages.clone());
@@ -72,11 +80,9 @@ pub(crate) async fn listen(connection: tokio_postgres::Config, schema: String, s
                     }
                 }
             });
-            if client
-                .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {MESSAGES}"))
-                .await
-                .is_ok()
-            {
+            let listen = format!("LISTEN {CHANNEL}; LISTEN {MESSAGES}");
+            let listening = client.batch_execute(&listen);
+            if matches!(tokio::time::timeout(patience, listening).await, Ok(Ok(()))) {
                 let read = format!("SELECT n FROM {seq_table}");
                 let mut poll = tokio::time::interval(POLL);
                 loop {
@@ -85,9 +91,9 @@ pub(crate) async fn listen(connection: tokio_postgres::Config, schema: String, s
                             Some(last) => seq.committed(last),
                             None => break,
                         },
-                        _ = poll.tick() => match client.query_one(&read, &[]).await {
-                            Ok(row) => seq.committed(row.get::<_, i64>(0) as Seq),
-                            Err(_) => break,
+                        _ = poll.tick() => match tokio::time::timeout(patience, client.query_one(&read, &[])).await {
+                            Ok(Ok(row)) => seq.committed(row.get::<_, i64>(0) as Seq),
+                            Ok(Err(_)) | Err(_) => break,
                         },
                     }
                 }

@@ -39,7 +39,7 @@ impl Schema {
     }
 
     /// The `[node]` lines that put one node on this schema (leases of two seconds, so that a restart
-    /// after a crash takes its work back at once).
+    /// after a crash takes its work back within two seconds).
     pub fn node_lines(&self) -> String {
         self.node_lines_as("solo", 2000)
     }

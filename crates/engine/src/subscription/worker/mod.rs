@@ -142,6 +142,7 @@ impl Worker {
         store: Arc<dyn Store>,
         status: Arc<SubscriptionStatus>,
         node_permits: Arc<Semaphore>,
+        fence: Option<tributary_core::cluster::Fence>,
     ) -> Result<Self, StoreError> {
         let mut state = store.subscription_state(&config.name).await?;
         let is_new = state.cursor == 0
@@ -155,6 +156,7 @@ impl Worker {
                         &config.name,
                         DeliveryUpdate {
                             cursor: Some(state.cursor),
+                            fence,
                             ..Default::default()
                         },
                     )

@@ -18,11 +18,20 @@ pub struct KnownWriter {
     chunks: u64,
     /// Announcements read but not written yet.
     pending: Vec<KnownChannel>,
+    /// Writes nothing (a store shared by several nodes: each node's keeper would cut the chunks
+    /// differently, and one could overwrite another's; sources then read the whole log at start).
+    off: bool,
 }
 
 impl KnownWriter {
     /// Continues where the meta entries say (an unreadable entry starts over from the log's start).
-    pub async fn load(store: &dyn Log) -> Result<Self, StoreError> {
+    pub async fn load(store: &dyn Log, shared: bool) -> Result<Self, StoreError> {
+        if shared {
+            return Ok(Self {
+                off: true,
+                ..Self::default()
+            });
+        }
         let progress = store.get_meta(KNOWN_CHANNELS_KEY).await?;
         let (seq, chunks) = match progress.as_deref().map(parse_progress) {
             None => (0, 0),
@@ -39,6 +48,7 @@ impl KnownWriter {
             seq,
             chunks,
             pending: Vec::new(),
+            off: false,
         })
     }
 
@@ -73,6 +83,10 @@ impl KnownWriter {
 
     /// Writes full chunks. The position covered stays (channels after it being written early is fine).
     pub async fn flush_full(&mut self, store: &dyn Log) -> Result<(), StoreError> {
+        if self.off {
+            self.pending.clear();
+            return Ok(());
+        }
         let before = self.chunks;
         while self.pending.len() >= CHUNK {
             self.write_chunk(store, CHUNK).await?;
@@ -87,6 +101,11 @@ impl KnownWriter {
 
     /// Writes everything read so far and records that it covers the log up to `seq`.
     pub async fn checkpoint(&mut self, store: &dyn Log, seq: Seq) -> Result<(), StoreError> {
+        if self.off {
+            self.pending.clear();
+            self.seq = self.seq.max(seq);
+            return Ok(());
+        }
         let before = self.chunks;
         while !self.pending.is_empty() {
             let n = self.pending.len().min(CHUNK);

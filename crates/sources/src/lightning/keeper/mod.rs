@@ -72,6 +72,8 @@ pub struct GraphKeeper {
     pub sources: Vec<String>,
     snapshot_path: Option<PathBuf>,
     store: Arc<dyn Log>,
+    /// The store is shared by several nodes: the known channels are not written (see `known`).
+    shared: bool,
 }
 
 enum Step {
@@ -109,6 +111,7 @@ impl GraphKeeper {
             sources,
             snapshot_path: cx.data_dir.as_deref().map(snapshot::path_in),
             store: cx.store.clone(),
+            shared: cx.shared,
         });
         let (k, store, shutdown) = (keeper.clone(), cx.store.clone(), cx.shutdown.clone());
         cx.tracker.spawn(async move {
@@ -228,7 +231,7 @@ impl GraphKeeper {
         let sources: HashSet<String> = self.sources.iter().cloned().collect();
         let mut seq_rx = store.watch_seq();
         let graph_seq = self.restore(store.as_ref()).await?;
-        let mut known = known::KnownWriter::load(store.as_ref()).await?;
+        let mut known = known::KnownWriter::load(store.as_ref(), self.shared).await?;
         let mut next = graph_seq.min(known.seq()) + 1;
         self.applied.store(graph_seq, Ordering::Release);
         // What the snapshot covers is applied: queries up to there need not wait for the first page.
