@@ -9,6 +9,8 @@
 //!   table changes and transactional outbox tables.
 //! - [`evm`] (feature `evm`): contract logs of an EVM chain from JSON-RPC providers, reorganisations as
 //!   retractions.
+//! - [`nostr`] (feature `nostr`, being built: issue 11): relay URLs in one normal form, classified by
+//!   network.
 //!
 //! Every source type is registered once, one line of `source_types!` in this file, which makes the
 //! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (`type_impl!`). The
@@ -23,6 +25,8 @@ pub mod http;
 pub mod json_event;
 #[cfg(feature = "lightning")]
 pub mod lightning;
+#[cfg(feature = "nostr")]
+pub mod nostr;
 #[cfg(feature = "postgres-source")]
 pub mod postgres;
 

@@ -1,0 +1,14 @@
+//! Nostr (issue 11, being built): the BigBrotr row — relay discovery and monitoring, and a verified
+//! multi-relay archive with provenance.
+//!
+//! Built so far:
+//! - [`relay_url`]: relay URLs in one normal form ([`RelayUrl`]), classified by [`Network`], with local
+//!   and malformed ones refused with a reason.
+//! - [`event`]: NIP-01 events parsed with bounds, their id recomputed and their BIP-340 signature
+//!   verified ([`NostrEvent`], [`EventError`] with the reason of a refusal).
+
+pub mod event;
+pub mod relay_url;
+
+pub use event::{EventError, NostrEvent};
+pub use relay_url::{Network, RelayUrl, RelayUrlError};
