@@ -6,9 +6,13 @@
 //!   and malformed ones refused with a reason.
 //! - [`event`]: NIP-01 events parsed with bounds, their id recomputed and their BIP-340 signature
 //!   verified ([`NostrEvent`], [`EventError`] with the reason of a refusal).
+//! - [`filter`]: NIP-01 filters with bounds, from the config or a query, rendered for a `REQ` and
+//!   matched as a relay matches them ([`NostrFilter`]).
 
 pub mod event;
+pub mod filter;
 pub mod relay_url;
 
 pub use event::{EventError, NostrEvent};
+pub use filter::{FilterError, NostrFilter};
 pub use relay_url::{Network, RelayUrl, RelayUrlError};
