@@ -8,11 +8,15 @@
 //!   verified ([`NostrEvent`], [`EventError`] with the reason of a refusal).
 //! - [`filter`]: NIP-01 filters with bounds, from the config or a query, rendered for a `REQ` and
 //!   matched as a relay matches them ([`NostrFilter`]).
+//! - [`window`]: the walk over a relay's history in `created_at` windows, split when an answer comes
+//!   back full, moving the cursor only by whole windows ([`Walk`]).
 
 pub mod event;
 pub mod filter;
 pub mod relay_url;
+pub mod window;
 
 pub use event::{EventError, NostrEvent};
 pub use filter::{FilterError, NostrFilter};
 pub use relay_url::{Network, RelayUrl, RelayUrlError};
+pub use window::{Answer, Walk};
