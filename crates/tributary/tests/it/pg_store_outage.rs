@@ -1,7 +1,8 @@
-//! The node on the PostgreSQL store across a PostgreSQL outage (a private server stopped at once for ten
-//! seconds, as a crash): ingest answers 503 `store_unavailable` and `/health` says the store is `down`
-//! while it lasts; afterwards the node recovers by itself — the file source restarts from its checkpoint,
-//! the subscription delivers on — and nothing acknowledged is lost or stored twice.
+//! Two nodes on one PostgreSQL store across a PostgreSQL outage (a private server stopped at once for ten
+//! seconds, as a crash): on both, ingest answers 503 `store_unavailable` and `/health` says the store is
+//! `down` while it lasts; afterwards they recover by themselves — the file source restarts from its
+//! checkpoint on the node holding its lease, the subscription delivers on — and nothing acknowledged
+//! (through either node) is lost or stored twice.
 
 use crate::{BIN, SECRET};
 use serde_json::json;
@@ -28,6 +29,7 @@ async fn a_postgres_outage_is_ridden_out_with_nothing_lost() {
         tributary_testkit::webhook_sink(&rx.url(), SECRET)
     );
     let node = TestNode::start_with_node(BIN, &lines, &config);
+    let other = TestNode::start_with_node(BIN, &format!("node_id = \"second\"\n{lines}"), &config);
     let append = |from: u64, to: u64| {
         let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
         for n in from..to {
@@ -46,19 +48,21 @@ async fn a_postgres_outage_is_ridden_out_with_nothing_lost() {
     // The outage.
     let stopped = Instant::now();
     pg.stop();
-    let (status, body) = node.post_events("ingest", &post(1000)).await;
-    assert_eq!(status, 503, "an append while PostgreSQL is down: {body}");
-    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
-    let down = wait_until(Duration::from_secs(10), || async {
-        let (status, h) = node.get("/health").await;
-        status == 503 && h["store"]["status"] == "down"
-    })
-    .await;
-    assert!(
-        down,
-        "/health did not report the store down: {:?}",
-        node.get("/health").await
-    );
+    for n in [&node, &other] {
+        let (status, body) = n.post_events("ingest", &post(1000)).await;
+        assert_eq!(status, 503, "an append while PostgreSQL is down: {body}");
+        assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+        let down = wait_until(Duration::from_secs(10), || async {
+            let (status, h) = n.get("/health").await;
+            status == 503 && h["store"]["status"] == "down"
+        })
+        .await;
+        assert!(
+            down,
+            "/health did not report the store down: {:?}",
+            n.get("/health").await
+        );
+    }
     append(10, 20); // written while the store is down: read once it is back
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed())).await;
     let mut pg = tokio::task::spawn_blocking(move || {
@@ -75,6 +79,21 @@ async fn a_postgres_outage_is_ridden_out_with_nothing_lost() {
     })
     .await;
     assert!(healthy, "the node did not recover: {:?}", node.get("/health").await);
+    let healthy = wait_until(Duration::from_secs(30), || async {
+        let (status, h) = other.get("/health").await;
+        status == 200 && h["store"]["status"] == "ok"
+    })
+    .await;
+    assert!(
+        healthy,
+        "the second node did not recover: {:?}",
+        other.get("/health").await
+    );
+    for n in 40..50 {
+        let (status, body) = other.post_events("ingest", &post(n)).await;
+        assert_eq!(status, 202, "after the outage, through the second node: {body}");
+        acked.insert(body["ids"][0].as_str().unwrap().to_owned());
+    }
     for n in 20..40 {
         let (status, body) = node.post_events("ingest", &post(n)).await;
         assert_eq!(status, 202, "after the outage: {body}");
