@@ -153,16 +153,7 @@ async fn three_nodes_share_the_work_and_take_over_from_a_killed_node() {
     // Delivered to both receivers; per key, first deliveries in log order.
     let want: HashSet<String> = ids.keys().cloned().collect();
     for (name, rx) in [("hook", &hook), ("audit", &audit)] {
-        let all = rx
-            .wait_for(Duration::from_secs(90), |r| {
-                let got: HashSet<&str> = r
-                    .iter()
-                    .filter(|x| x.status < 300)
-                    .map(|x| x.event_id.as_str())
-                    .collect();
-                want.iter().all(|id| got.contains(id.as_str()))
-            })
-            .await;
+        let all = crate::delivered_all(rx, &want, Duration::from_secs(90)).await;
         assert!(all, "subscription {name}: not every stored event was delivered");
         assert!(rx.received().iter().all(|r| r.verified), "{name}: a signature failed");
     }

@@ -117,16 +117,7 @@ async fn crash_rounds(node_lines: &str) {
 
     // Every stored event reached the receiver, with one webhook-id per event.
     let want: HashSet<String> = ids.keys().cloned().collect();
-    let all = rx
-        .wait_for(Duration::from_secs(90), |r| {
-            let got: HashSet<&str> = r
-                .iter()
-                .filter(|x| x.status < 300)
-                .map(|x| x.event_id.as_str())
-                .collect();
-            want.iter().all(|id| got.contains(id.as_str()))
-        })
-        .await;
+    let all = crate::delivered_all(&rx, &want, Duration::from_secs(90)).await;
     if !all {
         let got: HashSet<String> = rx
             .received()

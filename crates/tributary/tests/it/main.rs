@@ -70,3 +70,20 @@ pub fn http_to_webhook(url: &str, extra: &str) -> String {
         tributary_testkit::webhook_sink(url, SECRET)
     )
 }
+
+/// Waits up to `within` until `rx` has answered a delivery of every event id of `want` with a 2xx.
+pub async fn delivered_all(
+    rx: &tributary_testkit::Receiver,
+    want: &std::collections::HashSet<String>,
+    within: std::time::Duration,
+) -> bool {
+    rx.wait_for(within, |r| {
+        let got: std::collections::HashSet<&str> = r
+            .iter()
+            .filter(|x| x.status < 300)
+            .map(|x| x.event_id.as_str())
+            .collect();
+        want.iter().all(|id| got.contains(id.as_str()))
+    })
+    .await
+}

@@ -129,16 +129,7 @@ async fn a_postgres_outage_is_ridden_out_with_nothing_lost() {
         assert!(unique.contains(id), "acknowledged event {id} lost in the outage");
     }
     let want: HashSet<String> = ids.iter().cloned().collect();
-    let delivered = rx
-        .wait_for(Duration::from_secs(60), |r| {
-            let got: HashSet<&str> = r
-                .iter()
-                .filter(|x| x.status < 300)
-                .map(|x| x.event_id.as_str())
-                .collect();
-            want.iter().all(|id| got.contains(id.as_str()))
-        })
-        .await;
+    let delivered = crate::delivered_all(&rx, &want, Duration::from_secs(60)).await;
     let (_, sub) = node.get("/v1/subscriptions/hook").await;
     assert!(
         delivered,
