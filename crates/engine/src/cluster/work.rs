@@ -102,7 +102,7 @@ pub(crate) async fn run_subscription(
         )
         .await;
         let worker = match worker {
-            Ok(w) => w.under_lease(held.fence.clone(), stop.clone(), cluster.lease / 8),
+            Ok(w) => w.under_lease(stop.clone(), cluster.lease / 8),
             Err(error) => {
                 tracing::warn!(subscription = %name, %error, "cannot load the subscription's delivery state; giving the lease up and trying again");
                 held.release(&store, &cluster).await;

@@ -332,8 +332,8 @@ mod tests {
     #[test]
     fn bad_and_local_urls_are_refused_with_a_reason() {
         let reason = |s: &str| RelayUrl::parse(s, false).unwrap_err().reason();
-        assert_eq!(reason("https://relay.damus.io"), "scheme");
-        assert_eq!(reason("relay.damus.io"), "scheme");
+        assert_eq!(reason("https://relay.example.com"), "scheme");
+        assert_eq!(reason("relay.example.com"), "scheme");
         assert_eq!(reason("wss://user:pw@relay.damus.io"), "userinfo");
         assert_eq!(reason("wss://"), "host");
         assert_eq!(reason("wss://relay..io"), "host");

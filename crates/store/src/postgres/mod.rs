@@ -169,6 +169,8 @@ impl PostgresStore {
         connection.options(format!(
             "-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
         ));
+        let mut listening = connection.clone();
+        listening.application_name("tributary listener");
         let manager = Manager::from_config(
             connection,
             tokio_postgres::NoTls,
@@ -213,9 +215,6 @@ impl PostgresStore {
             .map_err(backend("open"))?
             .get(0);
         let seq = Arc::new(notify::SeqWatch::new(last as Seq));
-        let mut listening = check_config(config).map_err(|e| invalid(e.join("; ")))?;
-        listening.connect_timeout(config.timeout);
-        listening.application_name("tributary listener");
         let listener = tokio::spawn(notify::listen(
             listening,
             config.schema.clone(),

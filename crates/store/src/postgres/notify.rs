@@ -53,12 +53,8 @@ pub(crate) async fn listen(connection: tokio_postgres::Config, schema: String, s
     // A statement on this connection that takes longer than this means the connection is gone
     // (half-open after a failover): connect again.
     let patience = POLL * 5;
-    let mut first = true;
+    let mut listening = false;
     loop {
-        if !first {
-            tracing::warn!(%schema, "PostgreSQL store: listening for the other nodes' appends again (the connection broke); until then their events are seen within a second by polling");
-        }
-        first = false;
         if let Ok((client, mut conn)) = connection.connect(tokio_postgres::NoTls).await {
             let (found, mut heard) = tokio::sync::mpsc::unbounded_channel::<Seq>();
             let (prefix, messages) = (prefix.clone(), seq.messages.clone());
@@ -81,8 +77,9 @@ pub(crate) async fn listen(connection: tokio_postgres::Config, schema: String, s
                 }
             });
             let listen = format!("LISTEN {CHANNEL}; LISTEN {MESSAGES}");
-            let listening = client.batch_execute(&listen);
-            if matches!(tokio::time::timeout(patience, listening).await, Ok(Ok(()))) {
+            let listen_now = client.batch_execute(&listen);
+            if matches!(tokio::time::timeout(patience, listen_now).await, Ok(Ok(()))) {
+                listening = true;
                 let read = format!("SELECT n FROM {seq_table}");
                 let mut poll = tokio::time::interval(POLL);
                 loop {
@@ -99,6 +96,9 @@ pub(crate) async fn listen(connection: tokio_postgres::Config, schema: String, s
                 }
             }
             driver.abort();
+        }
+        if std::mem::take(&mut listening) {
+            tracing::warn!(%schema, "PostgreSQL store: the connection listening for the other nodes' appends broke; connecting again every second (until then this node's subscriptions see their events only when this node appends)");
         }
         tokio::time::sleep(POLL).await;
     }

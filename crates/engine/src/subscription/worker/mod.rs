@@ -123,10 +123,12 @@ pub struct Worker {
     store_warned: Option<Instant>,
     update: DeliveryUpdate,
     pending_changes: BTreeMap<Seq, Option<Pending>>,
-    /// Under a lease (several nodes on one store): what every delivery update carries, the node's
-    /// own stop, and how long deliveries in flight may finish when the lease is lost rather than the
+    /// Under a lease (several nodes on one store): what every delivery update carries.
+    fence: Option<tributary_core::cluster::Fence>,
+    /// Under a lease: the node's own stop, and how long deliveries in flight may finish when the
+    /// lease is lost rather than the
     /// node stopping.
-    lease: Option<(tributary_core::cluster::Fence, CancellationToken, Duration)>,
+    lease: Option<(CancellationToken, Duration)>,
 }
 
 const WINDOW_MIN: usize = 1024;
@@ -135,6 +137,7 @@ const READ_BATCH: usize = 512;
 impl Worker {
     /// Loads the subscription's durable state and prepares the loop. `filter` is the compiled
     /// `config.filter` (the caller refuses a subscription whose filter does not compile: fail closed).
+    /// `fence`: the lease every delivery update is written under (several nodes on one store).
     pub async fn new(
         config: SubscriptionConfig,
         filter: Filter,
@@ -156,7 +159,7 @@ impl Worker {
                         &config.name,
                         DeliveryUpdate {
                             cursor: Some(state.cursor),
-                            fence,
+                            fence: fence.clone(),
                             ..Default::default()
                         },
                     )
@@ -199,6 +202,7 @@ impl Worker {
             store_warned: None,
             update: DeliveryUpdate::default(),
             pending_changes: BTreeMap::new(),
+            fence,
             lease: None,
             config,
         };
@@ -219,16 +223,11 @@ impl Worker {
         Ok(w)
     }
 
-    /// Runs under a lease: every delivery update carries `fence` (refused once the lease is lost), and
-    /// when `shutdown` of [`Worker::run`] comes without `node_stop` (the lease was lost), deliveries in
-    /// flight have `lost_grace` rather than the whole grace period.
-    pub fn under_lease(
-        mut self,
-        fence: tributary_core::cluster::Fence,
-        node_stop: CancellationToken,
-        lost_grace: Duration,
-    ) -> Self {
-        self.lease = Some((fence, node_stop, lost_grace));
+    /// Runs under a lease whose fence was given to [`Worker::new`]: when `shutdown` of [`Worker::run`]
+    /// comes without `node_stop` (the lease was lost), deliveries in flight have `lost_grace` rather
+    /// than the whole grace period.
+    pub fn under_lease(mut self, node_stop: CancellationToken, lost_grace: Duration) -> Self {
+        self.lease = Some((node_stop, lost_grace));
         self
     }
 
@@ -310,7 +309,7 @@ impl Worker {
         }
         // Drain: no new attempts; wait for those in flight until the grace period ends.
         let grace = match &self.lease {
-            Some((_, node_stop, lost_grace)) if !node_stop.is_cancelled() => grace.min(*lost_grace),
+            Some((node_stop, lost_grace)) if !node_stop.is_cancelled() => grace.min(*lost_grace),
             _ => grace,
         };
         let deadline = tokio::time::Instant::now() + grace;
@@ -531,7 +530,7 @@ impl Worker {
             return;
         }
         let mut update = std::mem::take(&mut self.update);
-        update.fence = self.lease.as_ref().map(|(fence, ..)| fence.clone());
+        update.fence = self.fence.clone();
         self.submitted_cursor = cursor;
         let (store, name, stop) = (self.store.clone(), self.name.clone(), self.stop.clone());
         self.committing = Some(tokio::spawn(async move {
