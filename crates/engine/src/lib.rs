@@ -15,6 +15,7 @@
 
 pub mod cluster;
 pub mod config;
+mod config_node;
 mod config_parse;
 mod config_store;
 mod http_errors;
