@@ -135,3 +135,18 @@ else
   say "tansu: installing (cargo install tansu --features dynostore --locked; about 16 minutes on 2 cores)"
   cargo install tansu --features dynostore --locked
 fi
+
+# nostr-rs-relay: the Nostr relay the nostr source tests archive from (started by the tests on free ports,
+# each with a database directory of its own). It needs protoc to build; its lock file does not build with
+# this toolchain, so it is installed without --locked. About 9 minutes the first time, cached afterwards.
+nostr_bin="${TRIBUTARY_NOSTR_RS_RELAY:-${CARGO_HOME:-$HOME/.cargo}/bin/nostr-rs-relay}"
+if [[ -x "$nostr_bin" ]]; then
+  say "nostr-rs-relay: $nostr_bin"
+elif pgrep -f "cargo install nostr-rs-relay" >/dev/null; then
+  echo "nostr-rs-relay: an install is already running; wait for it to finish, then run this again" >&2
+  exit 1
+else
+  command -v protoc >/dev/null || { say "nostr-rs-relay: installing protobuf-compiler (protoc)"; apt_install protobuf-compiler; }
+  say "nostr-rs-relay: installing (cargo install nostr-rs-relay; about 9 minutes on 2 cores)"
+  cargo install nostr-rs-relay
+fi

@@ -9,8 +9,8 @@
 //!   table changes and transactional outbox tables.
 //! - [`evm`] (feature `evm`): contract logs of an EVM chain from JSON-RPC providers, reorganisations as
 //!   retractions.
-//! - [`nostr`] (feature `nostr`, being built: issue 11): relay URLs in one normal form, classified by
-//!   network.
+//! - [`nostr`] (feature `nostr`): a verified archive of Nostr relays, one observation per relay that
+//!   served an event.
 //!
 //! Every source type is registered once, one line of `source_types!` in this file, which makes the
 //! [`SourceConfig`] enum and dispatches to the [`SourceType`] its config implements (`type_impl!`). The
@@ -81,6 +81,8 @@ source_types! {
     "postgres" => Postgres(Box<postgres::PostgresSourceConfig>), cfg(feature = "postgres-source");
     /// Contract logs of one EVM chain from one or more JSON-RPC providers.
     "evm" => Evm(evm::EvmSourceConfig), cfg(feature = "evm");
+    /// Events of Nostr relays, verified, with the relays that served them.
+    "nostr" => Nostr(nostr::NostrSourceConfig), cfg(feature = "nostr");
 }
 
 impl<T: SourceType> SourceType for Box<T> {
@@ -232,6 +234,10 @@ type_impl!(
 #[cfg(feature = "evm")]
 type_impl!(evm::EvmSourceConfig, "evm", |c, _name| BuiltSource::Task(Box::new(
     evm::EvmSource::new(c.clone())
+)));
+#[cfg(feature = "nostr")]
+type_impl!(nostr::NostrSourceConfig, "nostr", |c, _name| BuiltSource::Task(Box::new(
+    nostr::NostrSource::new(c.clone())
 )));
 #[cfg(feature = "lightning")]
 type_impl!(lightning::LightningSourceConfig, "lightning", |c, _name| {

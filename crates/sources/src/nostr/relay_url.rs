@@ -239,7 +239,7 @@ fn classify(host: &str) -> Result<(String, Network, Option<&'static str>), &'sta
 }
 
 /// Why an address is not on the public internet, if it is not.
-fn local_ip(ip: IpAddr) -> Option<&'static str> {
+pub(crate) fn local_ip(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
