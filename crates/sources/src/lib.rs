@@ -236,9 +236,9 @@ type_impl!(evm::EvmSourceConfig, "evm", |c, _name| BuiltSource::Task(Box::new(
     evm::EvmSource::new(c.clone())
 )));
 #[cfg(feature = "nostr")]
-type_impl!(nostr::NostrSourceConfig, "nostr", |c, _name| BuiltSource::Task(Box::new(
-    nostr::NostrSource::new(c.clone())
-)));
+type_impl!(nostr::NostrSourceConfig, "nostr", |c, _name| BuiltSource::Task(
+    Box::new(nostr::NostrSource::new(c.clone()))
+));
 #[cfg(feature = "lightning")]
 type_impl!(lightning::LightningSourceConfig, "lightning", |c, _name| {
     BuiltSource::Task(Box::new(lightning::LightningSource::new(c.clone())))

@@ -1,7 +1,8 @@
 //! Archiving one relay: a connection, a live subscription opened first (`since` = the session's start,
 //! so nothing published while the history is walked is missed), then per filter the walk over the history
 //! in `created_at` windows from the relay's cursor ([`super::window`]), then live events until the
-//! connection ends. Every window's events are committed with the cursor it completes, in one append, so a
+//! connection ends. Each connection starts by learning how the relay reads `since` and `until`
+//! ([`super::bounds`]). Every window's events are committed with the cursor it completes, in one append, so a
 //! restart asks again only from the first window not completed.
 //!
 //! A relay cannot stall the others or grow memory: it has its own task, its messages are capped in size
@@ -10,6 +11,7 @@
 //! only counted). A session that fails is retried with a backoff (1 s doubling to 5 min), its reason
 //! shown as the relay's problem in `/health`.
 
+use super::bounds::{self, Bounds};
 use super::checkpoint::{Cursor, Position};
 use super::conn::{Connection, Incoming};
 use super::message::RelayMessage;
@@ -119,6 +121,8 @@ struct Session {
     rejects: Vec<Reject>,
     rejects_left: usize,
     next_sub: u64,
+    /// How the relay reads `since` and `until`.
+    bounds: Bounds,
 }
 
 fn now_secs() -> u64 {
@@ -205,6 +209,7 @@ impl RelayArchive {
             rejects: Vec::new(),
             rejects_left: REJECTS_PER_SESSION,
             next_sub: 0,
+            bounds: Bounds::default(),
         };
         let live: Vec<Value> = (self.shared.filters.iter())
             .filter(|(_, f)| f.until.is_none_or(|u| u >= t0))
@@ -219,7 +224,26 @@ impl RelayArchive {
             req.extend(live);
             s.conn.send(&Value::Array(req)).await.map_err(Failure::Relay)?;
         }
-        self.detail(json!({"state": "walking"}));
+        // The first filter over the whole history (some relays answer an empty filter with nothing).
+        let first = (self.shared.filters.first()).map_or_else(
+            || json!({"since": 0}),
+            |(_, f)| {
+                let mut f = f.clone();
+                f.since = Some(f.since.unwrap_or(0));
+                f.to_json()
+            },
+        );
+        let probed = bounds::probe(&mut s.conn, first, self.shared.timeout)
+            .await
+            .map_err(Failure::Relay)?;
+        s.bounds = probed.bounds;
+        for m in probed.other {
+            self.other(&mut s, m).await?;
+        }
+        self.detail(json!({"state": "walking", "bounds": {
+            "since_exclusive": s.bounds.since_exclusive,
+            "until_exclusive": s.bounds.until_exclusive,
+        }}));
         let shared = self.shared.clone();
         for (key, filter) in &shared.filters {
             self.walk(&mut s, key, filter, t0).await?;
@@ -231,7 +255,11 @@ impl RelayArchive {
 
     /// Walks one filter's history from its cursor to `t0`.
     async fn walk(&mut self, s: &mut Session, key: &str, filter: &NostrFilter, t0: u64) -> Result<(), Failure> {
-        let from = self.position.cursors.get(key).map_or(0, |c| c.through.saturating_add(1));
+        let from = self
+            .position
+            .cursors
+            .get(key)
+            .map_or(0, |c| c.through.saturating_add(1));
         let start = filter.since.unwrap_or(0).max(from);
         let end = filter.until.unwrap_or(u64::MAX).min(t0);
         if start > end {
@@ -247,8 +275,12 @@ impl RelayArchive {
             f.limit = Some(self.shared.req_limit);
             s.next_sub += 1;
             let sub = format!("w{}", s.next_sub);
+            let mut asked = f.clone();
+            let (ask_since, ask_until) = s.bounds.ask(since, until);
+            asked.since = Some(ask_since);
+            asked.until = Some(ask_until);
             s.conn
-                .send(&json!(["REQ", sub, f.to_json()]))
+                .send(&json!(["REQ", sub, asked.to_json()]))
                 .await
                 .map_err(Failure::Relay)?;
             let answer = self.answer(s, &sub, &f, &mut seen).await;
@@ -304,7 +336,10 @@ impl RelayArchive {
         let mut new = 0;
         let mut newest: Option<(u64, [u8; 32])> = None;
         loop {
-            let wait = self.shared.timeout.min(deadline.saturating_duration_since(Instant::now()));
+            let wait = self
+                .shared
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
             let done = match s.conn.recv(wait).await {
                 None => {
                     return Err(Failure::Relay(format!(

@@ -76,7 +76,13 @@ mod tests {
     fn a_position_reads_back() {
         let f = NostrFilter::parse(&json!({"kinds": [1]})).unwrap();
         let mut p = Position::default();
-        p.cursors.insert(filter_key(&f), Cursor { through: 1_700_000_000, id: Some([7; 32]) });
+        p.cursors.insert(
+            filter_key(&f),
+            Cursor {
+                through: 1_700_000_000,
+                id: Some([7; 32]),
+            },
+        );
         p.cursors.insert("other".into(), Cursor { through: 5, id: None });
         assert_eq!(Position::parse(&p.render()).unwrap(), p);
         assert_ne!(filter_key(&f), filter_key(&NostrFilter::default()));

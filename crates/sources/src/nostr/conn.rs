@@ -231,8 +231,14 @@ mod tests {
     #[test]
     fn hosts_and_ports_of_normal_forms() {
         let u = |s: &str| RelayUrl::parse(s, true).unwrap();
-        assert_eq!(host_port(&u("wss://relay.example.com")), ("relay.example.com".into(), 443));
-        assert_eq!(host_port(&u("ws://relay.example.com/x")), ("relay.example.com".into(), 80));
+        assert_eq!(
+            host_port(&u("wss://relay.example.com")),
+            ("relay.example.com".into(), 443)
+        );
+        assert_eq!(
+            host_port(&u("ws://relay.example.com/x")),
+            ("relay.example.com".into(), 80)
+        );
         assert_eq!(host_port(&u("ws://127.0.0.1:7777")), ("127.0.0.1".into(), 7777));
         assert_eq!(host_port(&u("wss://[::1]:8443/a")), ("::1".into(), 8443));
     }

@@ -57,9 +57,29 @@ mod tests {
     #[test]
     fn relay_lists_contact_lists_and_hints() {
         let urls = relay_urls(&[
-            event(10002, &[&["r", "wss://a.example.com", "read"], &["r", "wss://b.example.com"], &["p", "x"]], ""),
-            event(3, &[&["p", "ab", "wss://hint.example.com"]], r#"{"wss://c.example.com": {"read": true}}"#),
-            event(1, &[&["e", "cd", "wss://d.example.com", "reply"], &["e", "ef", ""], &["t", "x", "wss://no"]], "{}"),
+            event(
+                10002,
+                &[
+                    &["r", "wss://a.example.com", "read"],
+                    &["r", "wss://b.example.com"],
+                    &["p", "x"],
+                ],
+                "",
+            ),
+            event(
+                3,
+                &[&["p", "ab", "wss://hint.example.com"]],
+                r#"{"wss://c.example.com": {"read": true}}"#,
+            ),
+            event(
+                1,
+                &[
+                    &["e", "cd", "wss://d.example.com", "reply"],
+                    &["e", "ef", ""],
+                    &["t", "x", "wss://no"],
+                ],
+                "{}",
+            ),
             event(3, &[], "not json"),
         ]);
         assert_eq!(
@@ -72,7 +92,9 @@ mod tests {
                 "wss://d.example.com"
             ]
         );
-        let many: Vec<Vec<String>> = (0..1000).map(|i| vec!["r".into(), format!("wss://r{i}.example.com")]).collect();
+        let many: Vec<Vec<String>> = (0..1000)
+            .map(|i| vec!["r".into(), format!("wss://r{i}.example.com")])
+            .collect();
         let mut e = event(10002, &[], "");
         e.tags = many;
         assert_eq!(relay_urls(&[e]).len(), PER_EVENT);

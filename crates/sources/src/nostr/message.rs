@@ -78,12 +78,9 @@ fn cut(mut s: String) -> String {
 impl RelayMessage {
     /// Parses one text message; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let parts: Vec<&RawValue> =
-            serde_json::from_str(text).map_err(|e| format!("not a JSON array ({e})"))?;
+        let parts: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| format!("not a JSON array ({e})"))?;
         let string = |i: usize, what: &str| -> Result<String, String> {
-            let raw = parts
-                .get(i)
-                .ok_or_else(|| format!("{what} is missing (item {i})"))?;
+            let raw = parts.get(i).ok_or_else(|| format!("{what} is missing (item {i})"))?;
             serde_json::from_str::<String>(raw.get())
                 .map(cut)
                 .map_err(|_| format!("{what} (item {i}) is not a string"))

@@ -18,7 +18,8 @@
 //! - [`filter`]: NIP-01 filters with bounds, rendered for a `REQ` and matched as a relay matches them.
 //! - [`message`]: what relays send (`EVENT`, `EOSE`, `CLOSED`, `NOTICE`, `OK`, `AUTH`, `NEG-*`).
 //! - [`conn`]: one WebSocket connection (direct with the address checked, or through [`socks`]).
-//! - [`window`]: the walk over a relay's history ([`Walk`]).
+//! - [`window`]: the walk over a relay's history ([`Walk`]); [`bounds`]: how a relay reads `since`
+//!   and `until` (some read `until` as exclusive).
 //! - [`checkpoint`]: the stored position of a relay.
 //! - [`verify`]: verification on every core and the shape of stored events.
 //! - [`sign`]: signing events (the monitor's announcements, test and benchmark events).
@@ -26,6 +27,7 @@
 //! - [`archive`]: archiving one relay; [`source`]: the running source.
 
 pub mod archive;
+pub mod bounds;
 pub mod checkpoint;
 pub mod config;
 pub mod conn;

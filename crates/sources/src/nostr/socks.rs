@@ -63,7 +63,9 @@ async fn handshake(proxy: &ProxyAddr, host: &str, port: u16) -> Result<TcpStream
     }
     let name = host.as_bytes();
     if name.len() > 255 {
-        return Err(format!("{host}: a host name longer than 255 bytes cannot go through SOCKS5"));
+        return Err(format!(
+            "{host}: a host name longer than 255 bytes cannot go through SOCKS5"
+        ));
     }
     let mut req = vec![5, 1, 0, 3, name.len() as u8];
     req.extend_from_slice(name);
@@ -72,7 +74,10 @@ async fn handshake(proxy: &ProxyAddr, host: &str, port: u16) -> Result<TcpStream
     let mut head = [0u8; 4];
     s.read_exact(&mut head).await.map_err(io)?;
     if head[1] != 0 {
-        return Err(format!("{at} refused the connection to {host}:{port}: {}", reply_text(head[1])));
+        return Err(format!(
+            "{at} refused the connection to {host}:{port}: {}",
+            reply_text(head[1])
+        ));
     }
     // The bound address: skip it.
     let skip = match head[3] {
@@ -118,7 +123,13 @@ mod tests {
             }
         );
         assert_eq!(ProxyAddr::parse("socks5h://[::1]:9050/").unwrap().host, "::1");
-        for bad in ["http://127.0.0.1:9050", "socks5://127.0.0.1", "socks5://:9050", "socks5://u@h:1", "socks5://h:0"] {
+        for bad in [
+            "http://127.0.0.1:9050",
+            "socks5://127.0.0.1",
+            "socks5://:9050",
+            "socks5://u@h:1",
+            "socks5://h:0",
+        ] {
             assert!(ProxyAddr::parse(bad).is_err(), "{bad}");
         }
     }

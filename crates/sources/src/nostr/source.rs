@@ -74,7 +74,8 @@ impl Relays {
         } else {
             self.running += 1;
             let position = self.positions.remove(url.as_str()).unwrap_or_default();
-            self.tasks.spawn(RelayArchive::new(self.shared.clone(), url, position).run());
+            self.tasks
+                .spawn(RelayArchive::new(self.shared.clone(), url, position).run());
         }
     }
 
@@ -113,7 +114,12 @@ impl Source for NostrSource {
                 }
                 Err(e) => {
                     tracing::warn!(relay = %c.partition, error = %e, "a stored nostr cursor cannot be read; that relay is walked from the start");
-                    cx.report.problem(&c.partition, Some(format!("its stored cursor cannot be read ({e}); walking it from the start")));
+                    cx.report.problem(
+                        &c.partition,
+                        Some(format!(
+                            "its stored cursor cannot be read ({e}); walking it from the start"
+                        )),
+                    );
                 }
             }
         }
@@ -128,9 +134,7 @@ impl Source for NostrSource {
             candidates.extend(urls);
         }
         // Relays archived before (discovered ones among them) resume from their cursors.
-        candidates.extend(
-            (positions.keys()).filter_map(|p| RelayUrl::parse(p, cfg.allow_private_networks).ok()),
-        );
+        candidates.extend((positions.keys()).filter_map(|p| RelayUrl::parse(p, cfg.allow_private_networks).ok()));
         let (tx, mut rx) = mpsc::channel::<Vec<String>>(64);
         let shared = Arc::new(Shared {
             source: cx.name.clone(),
@@ -205,9 +209,12 @@ fn read_bounded(path: &std::path::Path) -> Result<String, String> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| format!("seed_file {}: {e}", path.display()))?;
     let mut text = String::new();
-    file.take(MAX_SEED_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("seed_file {}: {e} (expected UTF-8 text, one relay URL a line)", path.display()))?;
+    file.take(MAX_SEED_BYTES).read_to_string(&mut text).map_err(|e| {
+        format!(
+            "seed_file {}: {e} (expected UTF-8 text, one relay URL a line)",
+            path.display()
+        )
+    })?;
     Ok(text)
 }
 

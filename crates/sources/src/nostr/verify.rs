@@ -51,10 +51,7 @@ pub fn check_all(raws: &[String], max_bytes: usize) -> Vec<Verdict> {
         let parts: Vec<_> = (raws.chunks(chunk))
             .map(|part| s.spawn(move || part.iter().map(|r| check(r, max_bytes)).collect::<Vec<_>>()))
             .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
 }
 
@@ -80,7 +77,9 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let raws: Vec<String> = (0..10).flat_map(|_| lines.iter().map(|c| c["event"].to_string())).collect();
+        let raws: Vec<String> = (0..10)
+            .flat_map(|_| lines.iter().map(|c| c["event"].to_string()))
+            .collect();
         let want: Vec<String> = (0..10)
             .flat_map(|_| lines.iter().map(|c| c["verdict"].as_str().unwrap().to_owned()))
             .collect();

@@ -34,6 +34,10 @@ mod ingest;
 mod lightning;
 #[cfg(all(feature = "kafka", feature = "lightning"))]
 mod ln_history_kafka;
+#[cfg(feature = "nostr")]
+mod nostr_archive;
+#[cfg(feature = "nostr")]
+mod nostr_peer;
 mod openapi;
 mod operations;
 mod operator;
