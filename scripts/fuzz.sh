@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(store_record ingest_json filter config_toml ln_envelope ln_plugin_event ln_formats ln_decode pg_decode evm_decode nostr_relay_url nostr_event nostr_filter)
+all=(store_record ingest_json filter config_toml ln_envelope ln_plugin_event ln_formats ln_decode pg_decode evm_decode nostr_relay_url nostr_event nostr_filter nostr_relay_message)
 runs=1000000
 smoke=0
 targets=()

@@ -371,11 +371,12 @@ impl RelayArchive {
                         continue;
                     }
                     created.push(e.created_at);
+                    newest = newest.max(Some((e.created_at, e.id)));
+                    // An event this walk has met already (a window asked again) is not stored again.
                     if seen.insert(e.id) {
                         new += 1;
+                        kept.push(e);
                     }
-                    newest = newest.max(Some((e.created_at, e.id)));
-                    kept.push(e);
                 }
                 if done || created.len() >= 2 * self.shared.req_limit as usize {
                     // The last events go with the cursor they complete, in one append.

@@ -123,6 +123,13 @@ impl Source for NostrSource {
                 }
             }
         }
+        if cfg.monitor.is_some() {
+            tracing::warn!(source = %cx.name, "[sources.monitor] is accepted but the NIP-11 and NIP-66 checks are not built yet: the relays are archived, not checked");
+            cx.report.detail(
+                "monitor",
+                json!({"state": "not built yet: the relays are archived, not checked (docs/sources/nostr.md)"}),
+            );
+        }
         let mut candidates = cfg.relay_urls();
         if let Some(path) = &cfg.seed_file {
             let text = read_bounded(path).map_err(io)?;

@@ -350,3 +350,13 @@ async fn a_misbehaving_relay_gets_every_bad_event_refused_and_the_archive_goes_o
     let (_, health) = node.get("/health").await;
     assert_eq!(health["sources"]["nostr"]["status"], "degraded", "{health}");
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/nostr.example.toml");
+    let out = std::process::Command::new(crate::BIN)
+        .args(["validate", "--config", path])
+        .output()
+        .expect("run tributary validate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
