@@ -1,6 +1,7 @@
-//! Archiving one relay: a connection, a live subscription opened first (`since` = the session's start,
-//! so nothing published while the history is walked is missed), then per filter the walk over the history
-//! in `created_at` windows from the relay's cursor ([`super::window`]), then live events until the
+//! Archiving one relay: a connection, a probe of how the relay reads `since` and `until`, a live
+//! subscription (`since` = a minute before the session's start, so nothing published while the history
+//! is walked is missed, nor an event that reaches the relay a little late), then per filter the walk
+//! over the history up to that `since`, in `created_at` windows from the relay's cursor ([`super::window`]), then live events until the
 //! connection ends. Each connection starts by learning how the relay reads `since` and `until`
 //! ([`super::bounds`]). Every window's events are committed with the cursor it completes, in one append, so a
 //! restart asks again only from the first window not completed.
@@ -113,8 +114,9 @@ pub struct RelayArchive {
 /// One connection's state.
 struct Session {
     conn: Connection,
-    /// Live events not yet appended.
+    /// Live events not yet appended, and when the first of them came.
     live: Vec<String>,
+    first_live: Option<Instant>,
     live_bytes: usize,
     live_since: u64,
     /// Rejects to store with the next append.
@@ -204,18 +206,37 @@ impl RelayArchive {
         let mut s = Session {
             conn,
             live: Vec::new(),
+            first_live: None,
             live_bytes: 0,
-            live_since: t0,
+            live_since: t0.saturating_sub(LIVE_GRACE),
             rejects: Vec::new(),
             rejects_left: REJECTS_PER_SESSION,
             next_sub: 0,
             bounds: Bounds::default(),
         };
-        let live: Vec<Value> = (self.shared.filters.iter())
-            .filter(|(_, f)| f.until.is_none_or(|u| u >= t0))
+        // The bounds first, before the live subscription can bring events: each filter over the whole
+        // history until one finds an event (some relays answer an empty filter with nothing).
+        let probes: Vec<Value> = (self.shared.filters.iter())
             .map(|(_, f)| {
                 let mut f = f.clone();
-                f.since = Some(f.since.unwrap_or(0).max(t0));
+                f.since = Some(f.since.unwrap_or(0));
+                f.to_json()
+            })
+            .collect();
+        let probed = bounds::probe(&mut s.conn, probes, self.shared.timeout)
+            .await
+            .map_err(Failure::Relay)?;
+        s.bounds = probed.bounds;
+        for m in probed.other {
+            self.other(&mut s, m).await?;
+        }
+        // Live from a little before the walk's end: an event reaching the relay late, with a
+        // `created_at` inside a window already asked, still comes.
+        let live: Vec<Value> = (self.shared.filters.iter())
+            .filter(|(_, f)| f.until.is_none_or(|u| u >= s.live_since))
+            .map(|(_, f)| {
+                let mut f = f.clone();
+                f.since = Some(f.since.unwrap_or(0).max(s.live_since));
                 f.to_json()
             })
             .collect();
@@ -224,36 +245,21 @@ impl RelayArchive {
             req.extend(live);
             s.conn.send(&Value::Array(req)).await.map_err(Failure::Relay)?;
         }
-        // The first filter over the whole history (some relays answer an empty filter with nothing).
-        let first = (self.shared.filters.first()).map_or_else(
-            || json!({"since": 0}),
-            |(_, f)| {
-                let mut f = f.clone();
-                f.since = Some(f.since.unwrap_or(0));
-                f.to_json()
-            },
-        );
-        let probed = bounds::probe(&mut s.conn, first, self.shared.timeout)
-            .await
-            .map_err(Failure::Relay)?;
-        s.bounds = probed.bounds;
-        for m in probed.other {
-            self.other(&mut s, m).await?;
-        }
         self.detail(json!({"state": "walking", "bounds": {
             "since_exclusive": s.bounds.since_exclusive,
             "until_exclusive": s.bounds.until_exclusive,
         }}));
         let shared = self.shared.clone();
+        let walk_to = s.live_since;
         for (key, filter) in &shared.filters {
-            self.walk(&mut s, key, filter, t0).await?;
+            self.walk(&mut s, key, filter, walk_to).await?;
         }
         self.detail(json!({"state": "live"}));
         self.shared.report.problem(self.url.as_str(), None);
         self.live(&mut s).await
     }
 
-    /// Walks one filter's history from its cursor to `t0`.
+    /// Walks one filter's history from its cursor to `t0` (where the live subscription starts).
     async fn walk(&mut self, s: &mut Session, key: &str, filter: &NostrFilter, t0: u64) -> Result<(), Failure> {
         let from = self
             .position
@@ -329,7 +335,8 @@ impl RelayArchive {
         window: &NostrFilter,
         seen: &mut HashSet<[u8; 32]>,
     ) -> Result<WindowAnswer, Failure> {
-        let deadline = Instant::now() + (self.shared.timeout * 4).max(Duration::from_secs(60));
+        let patience = (self.shared.timeout * 4).max(Duration::from_secs(60));
+        let deadline = Instant::now() + patience;
         let mut raws: Vec<String> = Vec::new();
         let mut bytes = 0;
         let mut created = Vec::new();
@@ -362,7 +369,7 @@ impl RelayArchive {
                 }
             };
             if done || bytes >= FLUSH_BYTES || raws.len() >= 2 * self.shared.req_limit as usize {
-                let events = self.verified(s, std::mem::take(&mut raws)).await;
+                let events = self.verified(s, std::mem::take(&mut raws)).await?;
                 bytes = 0;
                 let mut kept = Vec::with_capacity(events.len());
                 for e in events {
@@ -392,7 +399,7 @@ impl RelayArchive {
             if Instant::now() >= deadline {
                 return Err(Failure::Relay(format!(
                     "a REQ window did not end within {} s",
-                    deadline.duration_since(Instant::now()).as_secs()
+                    patience.as_secs()
                 )));
             }
         }
@@ -401,9 +408,14 @@ impl RelayArchive {
     /// Live events until the connection ends.
     async fn live(&mut self, s: &mut Session) -> Result<(), Failure> {
         let mut last_checkpoint = Instant::now();
+        // A connection can die without a word (a NAT, a Tor circuit): every checkpoint sends a ping, and
+        // the relay must have sent some frame within this long.
+        let silence = 2 * LIVE_CHECKPOINT + self.shared.timeout;
         loop {
-            let wait = if s.live.is_empty() { LIVE_CHECKPOINT } else { LIVE_FLUSH };
-            match s.conn.recv(wait).await {
+            let flush_at = s.first_live.map(|t| t + LIVE_FLUSH);
+            let checkpoint_at = last_checkpoint + LIVE_CHECKPOINT;
+            let wake = flush_at.map_or(checkpoint_at, |f| f.min(checkpoint_at));
+            match s.conn.recv(wake.saturating_duration_since(Instant::now())).await {
                 None => {}
                 Some(Incoming::Ended(why)) => {
                     self.flush_live(s, false).await?;
@@ -412,9 +424,20 @@ impl RelayArchive {
                 Some(m) => self.other(s, m).await?,
             }
             let due = last_checkpoint.elapsed() >= LIVE_CHECKPOINT;
-            if due || s.live.len() >= LIVE_BATCH || (!s.live.is_empty() && wait == LIVE_FLUSH) {
+            let flush = s.first_live.is_some_and(|t| t.elapsed() >= LIVE_FLUSH);
+            if due || flush {
                 if due {
-                    let through = now_secs().saturating_sub(LIVE_GRACE);
+                    let quiet = s.conn.silent_for();
+                    if quiet > silence {
+                        self.flush_live(s, false).await?;
+                        return Err(Failure::Relay(format!(
+                            "nothing from the relay for {} s, not even a pong",
+                            quiet.as_secs()
+                        )));
+                    }
+                    s.conn.ping().await.map_err(Failure::Relay)?;
+                    // Only as far as the connection is known to have been alive.
+                    let through = now_secs().saturating_sub(quiet.as_secs()).saturating_sub(LIVE_GRACE);
                     if through >= s.live_since {
                         for (key, _) in &self.shared.filters {
                             let c = self.position.cursors.entry(key.clone()).or_default();
@@ -452,6 +475,7 @@ impl RelayArchive {
                 if sub == "live" {
                     s.live_bytes += event.len();
                     s.live.push(event);
+                    s.first_live.get_or_insert_with(Instant::now);
                     if s.live_bytes >= FLUSH_BYTES || s.live.len() >= LIVE_BATCH {
                         self.flush_live(s, false).await?;
                     }
@@ -482,7 +506,8 @@ impl RelayArchive {
     async fn flush_live(&mut self, s: &mut Session, checkpoint: bool) -> Result<(), Failure> {
         let raws = std::mem::take(&mut s.live);
         s.live_bytes = 0;
-        let events = self.verified(s, raws).await;
+        s.first_live = None;
+        let events = self.verified(s, raws).await?;
         let live_filters: Vec<&NostrFilter> = self.shared.filters.iter().map(|(_, f)| f).collect();
         let events: Vec<_> = (events.into_iter())
             .filter(|e| {
@@ -497,14 +522,14 @@ impl RelayArchive {
     }
 
     /// Parses and verifies raw events off the async threads; failures are stored as rejects.
-    async fn verified(&mut self, s: &mut Session, raws: Vec<String>) -> Vec<super::NostrEvent> {
+    async fn verified(&mut self, s: &mut Session, raws: Vec<String>) -> Result<Vec<super::NostrEvent>, Failure> {
         if raws.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let max = self.shared.max_event_bytes;
         let verdicts: Vec<Verdict> = tokio::task::spawn_blocking(move || verify::check_all(&raws, max))
             .await
-            .unwrap_or_default();
+            .map_err(|e| Failure::Relay(format!("verifying an answer failed ({e}); asking again")))?;
         let mut events = Vec::with_capacity(verdicts.len());
         let mut rejects = Vec::new();
         for v in verdicts {
@@ -517,7 +542,7 @@ impl RelayArchive {
             }
         }
         s.add_rejects(rejects);
-        events
+        Ok(events)
     }
 
     fn count_reject(&mut self, reason: &'static str) {

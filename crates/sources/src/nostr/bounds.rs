@@ -44,25 +44,48 @@ pub struct Probed {
     pub other: Vec<Incoming>,
 }
 
-/// Probes the relay with one event matching `filter`.
-pub async fn probe(conn: &mut Connection, filter: Value, wait: Duration) -> Result<Probed, String> {
+/// Probes the relay with one event matching the first of `filters` that finds one.
+pub async fn probe(conn: &mut Connection, filters: Vec<Value>, wait: Duration) -> Result<Probed, String> {
     let mut other = Vec::new();
-    let found = ask(conn, "probe0", json!([filter_with_limit(filter)]), wait, &mut other).await?;
-    let Some((id, at)) = found.first().and_then(|r| id_and_time(r)) else {
-        return Ok(Probed {
-            bounds: Bounds::default(),
-            other,
-        });
-    };
-    let since = ask(conn, "probe1", json!([{"ids": [id], "since": at}]), wait, &mut other).await?;
-    let until = ask(conn, "probe2", json!([{"ids": [id], "until": at}]), wait, &mut other).await?;
-    Ok(Probed {
-        bounds: Bounds {
+    let deadline = tokio::time::Instant::now() + (wait * 4).max(Duration::from_secs(60));
+    let run = async {
+        let mut found = None;
+        for (i, filter) in filters.into_iter().enumerate() {
+            let sub = format!("probe{i}");
+            let events = ask(conn, &sub, json!([filter_with_limit(filter)]), wait, &mut other).await?;
+            found = events.first().and_then(|r| id_and_time(r));
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some((id, at)) = found else {
+            return Ok::<Bounds, String>(Bounds::default());
+        };
+        let since = ask(
+            conn,
+            "probe-since",
+            json!([{"ids": [id], "since": at}]),
+            wait,
+            &mut other,
+        )
+        .await?;
+        let until = ask(
+            conn,
+            "probe-until",
+            json!([{"ids": [id], "until": at}]),
+            wait,
+            &mut other,
+        )
+        .await?;
+        Ok(Bounds {
             since_exclusive: since.is_empty(),
             until_exclusive: until.is_empty(),
-        },
-        other,
-    })
+        })
+    };
+    let bounds = tokio::time::timeout_at(deadline, run)
+        .await
+        .map_err(|_| "the probe of since/until did not end within its deadline".to_owned())??;
+    Ok(Probed { bounds, other })
 }
 
 fn filter_with_limit(mut filter: Value) -> Value {
@@ -104,7 +127,8 @@ async fn ask(
             }
             Some(Incoming::Ended(why)) => return Err(why),
             Some(m) => {
-                if other.len() < 1024 {
+                // Before the live subscription only notices and garbage come; a few are kept.
+                if other.len() < 64 {
                     other.push(m);
                 }
             }

@@ -9,7 +9,8 @@ use super::socks::{self, ProxyAddr};
 use super::{Network, RelayUrl};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
@@ -54,6 +55,10 @@ pub struct Connection {
     sink: SplitSink<Socket, Message>,
     incoming: mpsc::Receiver<Incoming>,
     reader: tokio::task::JoinHandle<()>,
+    /// The longest wait for a message to be written.
+    send_timeout: Duration,
+    /// When the last frame of any kind (pongs included) came from the relay.
+    heard: Arc<Mutex<Instant>>,
 }
 
 impl Drop for Connection {
@@ -121,8 +126,15 @@ impl Dial {
             .map_err(|e| describe(&e))?;
         let (sink, stream) = socket.split();
         let (tx, incoming) = mpsc::channel(QUEUE);
-        let reader = tokio::spawn(read(stream, tx));
-        Ok(Connection { sink, incoming, reader })
+        let heard = Arc::new(Mutex::new(Instant::now()));
+        let reader = tokio::spawn(read(stream, tx, heard.clone()));
+        Ok(Connection {
+            sink,
+            incoming,
+            reader,
+            send_timeout: self.timeout,
+            heard,
+        })
     }
 
     /// A TCP connection to the first address of `host` that answers, refusing local addresses unless
@@ -155,10 +167,27 @@ impl Dial {
 impl Connection {
     /// Sends a client message (`["REQ", …]`, `["CLOSE", sub]`, `["EVENT", …]`).
     pub async fn send(&mut self, message: &serde_json::Value) -> Result<(), String> {
-        self.sink
-            .send(Message::text(message.to_string()))
-            .await
-            .map_err(|e| describe(&e))
+        self.write(Message::text(message.to_string())).await
+    }
+
+    /// Sends a WebSocket ping: the relay's pong (or any other frame) shows the connection is alive.
+    pub async fn ping(&mut self) -> Result<(), String> {
+        self.write(Message::Ping(Vec::new().into())).await
+    }
+
+    /// How long ago the relay last sent a frame.
+    pub fn silent_for(&self) -> Duration {
+        self.heard.lock().map(|t| t.elapsed()).unwrap_or_default()
+    }
+
+    async fn write(&mut self, message: Message) -> Result<(), String> {
+        match tokio::time::timeout(self.send_timeout, self.sink.send(message)).await {
+            Ok(sent) => sent.map_err(|e| describe(&e)),
+            Err(_) => Err(format!(
+                "the relay did not read a message within {} ms",
+                self.send_timeout.as_millis()
+            )),
+        }
     }
 
     /// The next thing from the relay, or `None` when nothing came within `wait`.
@@ -193,9 +222,17 @@ fn excerpt(s: &str) -> String {
     s[..end].to_owned()
 }
 
-async fn read(mut stream: futures_util::stream::SplitStream<Socket>, tx: mpsc::Sender<Incoming>) {
+async fn read(
+    mut stream: futures_util::stream::SplitStream<Socket>,
+    tx: mpsc::Sender<Incoming>,
+    heard: Arc<Mutex<Instant>>,
+) {
     let ended = loop {
-        let item = match stream.next().await {
+        let next = stream.next().await;
+        if let Ok(mut t) = heard.lock() {
+            *t = Instant::now();
+        }
+        let item = match next {
             None => break "the relay closed the connection".to_owned(),
             Some(Err(e)) => break describe(&e),
             Some(Ok(Message::Text(text))) => match RelayMessage::parse(&text) {

@@ -107,7 +107,9 @@ impl Source for NostrSource {
         };
         let proxy = cfg.proxy.as_deref().map(ProxyAddr::parse).transpose().map_err(io)?;
         let mut positions = BTreeMap::new();
+        let mut archived = Vec::new();
         for c in cx.store.checkpoints(&cx.name).await.map_err(store_err)? {
+            archived.push(c.partition.clone());
             match Position::parse(&c.position) {
                 Ok(p) => {
                     positions.insert(c.partition, p);
@@ -140,8 +142,9 @@ impl Source for NostrSource {
             );
             candidates.extend(urls);
         }
-        // Relays archived before (discovered ones among them) resume from their cursors.
-        candidates.extend((positions.keys()).filter_map(|p| RelayUrl::parse(p, cfg.allow_private_networks).ok()));
+        // Relays archived before (discovered ones among them) resume from their cursors (from the start
+        // when a cursor cannot be read).
+        candidates.extend((archived.iter()).filter_map(|p| RelayUrl::parse(p, cfg.allow_private_networks).ok()));
         let (tx, mut rx) = mpsc::channel::<Vec<String>>(64);
         let shared = Arc::new(Shared {
             source: cx.name.clone(),

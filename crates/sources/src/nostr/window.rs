@@ -8,7 +8,9 @@
 //!   halves, the older asked first (the binary split BigBrotr uses);
 //! - an answer with fewer events, some new, may still be cut by a lower cap: relays answer newest first,
 //!   so everything newer than its oldest event has come, and the window is asked again with `until` at
-//!   that oldest second. It is complete when an answer brings nothing new.
+//!   that oldest second; an answer that brings nothing new, all at one second (the top one, met
+//!   already), goes on below that second, since a relay capping at that second's count answers the same
+//!   however often it is asked. Otherwise an answer that brings nothing new completes the window.
 //!
 //! A one-second window that still comes back full cannot be split by time: it is reported
 //! ([`Answer::Saturated`]) and the walk moves on. NIP-77 reconciliation, where the relay supports it,
@@ -109,6 +111,21 @@ impl Walk {
                 through: p.end,
             });
         }
+        if new == 0
+            && let Some(&top) = created_at.iter().max()
+            && created_at.iter().all(|t| *t == top)
+            && top > p.since
+        {
+            // Nothing new, all at one second: the top second of a window asked again below a short
+            // answer. A relay capping at that second's count would answer the same however often it is
+            // asked: go on below it.
+            self.todo.push(Piece {
+                since: p.since,
+                until: (top - 1).min(p.until),
+                end: p.end,
+            });
+            return Some(Answer::More);
+        }
         match created_at.iter().min() {
             Some(&oldest) if new > 0 => {
                 // Newest first: everything newer than `oldest` has come; ask below it, its own second
@@ -186,10 +203,41 @@ mod tests {
             assert_eq!(got, want, "cap {cap}, limit {limit}");
             assert_eq!(cursor, want.last().unwrap().0);
             assert!(
-                asked < 3 * events.len() / cap.min(limit) + 100,
+                // A window costs its answer, the re-ask below its oldest event, and (when that brings
+                // only its top second again) one more below it.
+                asked < 4 * events.len() / cap.min(limit) + 100,
                 "cap {cap}, limit {limit}: {asked} requests"
             );
         }
+    }
+
+    #[test]
+    fn a_second_holding_more_than_a_hidden_cap_does_not_hide_the_seconds_below() {
+        // The relay answers at most 3 while 10 are asked: second 50 holds 5 events, so every answer that
+        // reaches it is 3 of them, met already. The walk goes on below it.
+        let mut events: Vec<(u64, u32)> = (0..5).map(|n| (50, n)).collect();
+        events.extend((0..40).map(|n| (u64::from(n), 100 + n)));
+        let until = 60;
+        let mut walk = Walk::new(0, until, 10, 61);
+        let mut got = HashSet::new();
+        let mut asked = 0;
+        while let Some((a, b)) = walk.next() {
+            asked += 1;
+            assert!(asked < 10_000, "the walk does not end");
+            let mut answer: Vec<(u64, u32)> = events.iter().copied().filter(|e| (a..=b).contains(&e.0)).collect();
+            answer.sort_unstable_by(|x, y| y.cmp(x));
+            answer.truncate(3);
+            let new = answer.iter().filter(|e| got.insert(**e)).count();
+            let times: Vec<u64> = answer.iter().map(|e| e.0).collect();
+            walk.answered(&times, new);
+        }
+        let below = (0..40).filter(|n| got.contains(&(u64::from(*n), 100 + n))).count();
+        assert_eq!(below, 40, "every event below the busy second");
+        assert_eq!(
+            got.iter().filter(|e| e.0 == 50).count(),
+            3,
+            "the relay's cap at that second"
+        );
     }
 
     #[test]
