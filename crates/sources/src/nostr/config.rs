@@ -70,7 +70,7 @@ pub struct MonitorConfig {
 
 /// Upper bound of `max_relays`.
 pub const MAX_RELAYS: usize = 10_000;
-/// Upper bound of `relays` entries and of `filters`.
+/// Upper bound of `relays` entries.
 pub const MAX_LISTED_RELAYS: usize = 10_000;
 /// Upper bound of `filters` entries.
 pub const MAX_FILTERS: usize = 16;
