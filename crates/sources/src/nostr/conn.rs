@@ -215,11 +215,7 @@ fn describe(e: &tungstenite::Error) -> String {
 }
 
 fn excerpt(s: &str) -> String {
-    let mut end = s.len().min(1024);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
+    super::prefix(s, 1024).to_owned()
 }
 
 async fn read(

@@ -64,15 +64,11 @@ pub enum RelayMessage {
 /// The longest subscription id, notice or challenge kept (longer ones are cut).
 const MAX_TEXT: usize = 1024;
 
-fn cut(mut s: String) -> String {
-    if s.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+fn cut(s: String) -> String {
+    match super::prefix(&s, MAX_TEXT).len() {
+        n if n == s.len() => s,
+        n => s[..n].to_owned(),
     }
-    s
 }
 
 impl RelayMessage {

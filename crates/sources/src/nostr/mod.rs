@@ -42,6 +42,15 @@ pub mod source;
 pub mod verify;
 pub mod window;
 
+/// The first `max` bytes of `s` at most, cut on a character boundary (excerpts of what relays send).
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 pub use config::NostrSourceConfig;
 pub use event::{EventError, NostrEvent};
 pub use filter::{FilterError, NostrFilter};

@@ -28,13 +28,7 @@ pub fn shape(e: &NostrEvent) -> NewEvent {
 pub type Verdict = Result<NostrEvent, (EventError, String)>;
 
 fn check(raw: &str, max_bytes: usize) -> Verdict {
-    let excerpt = || {
-        let mut end = raw.len().min(1024);
-        while !raw.is_char_boundary(end) {
-            end -= 1;
-        }
-        raw[..end].to_owned()
-    };
+    let excerpt = || super::prefix(raw, 1024).to_owned();
     let event = NostrEvent::parse(raw, max_bytes).map_err(|e| (e, excerpt()))?;
     event.verify().map_err(|e| (e, excerpt()))?;
     Ok(event)
