@@ -79,9 +79,18 @@ async fn three_nodes_share_the_work_and_take_over_from_a_killed_node() {
     let mut takeovers = Vec::new();
     for round in 0..ROUNDS {
         tokio::time::sleep(Duration::from_millis(rand::rng().random_range(500..2500))).await;
-        // Kill the holder of one of the leases, in turn.
-        let view = cluster(&nodes[0]).await;
-        let victim_id = holder(&view, LEASES[round % LEASES.len()]).expect("held");
+        // Kill the holder of one of the leases, in turn. A lease may be between holders for a moment
+        // (the node restarted last round joins and another sheds a lease to it): wait until it is held.
+        let lease = LEASES[round % LEASES.len()];
+        let deadline = Instant::now() + Duration::from_millis(LEASE_MS + 5000);
+        let view = loop {
+            let view = cluster(&nodes[0]).await;
+            if holder(&view, lease).is_some() || Instant::now() > deadline {
+                break view;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let victim_id = holder(&view, lease).unwrap_or_else(|| panic!("round {round}: {lease} is not held: {view}"));
         let victim = victim_id.trim_start_matches('n').parse::<usize>().unwrap() - 1;
         let held: Vec<&str> = LEASES
             .iter()
